@@ -1,0 +1,224 @@
+"""Qrels Studio command line: batch jobs over the same services the pages use.
+
+Run ``python cli.py --help``. Errors a user can fix print one line and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import typer
+from tqdm import tqdm
+
+from db import migrate
+from db.models import ROLES
+from db.session import Database
+from services import auth, datasets
+from services.config import load_settings
+from services.errors import QrelsError
+
+app = typer.Typer(help="Qrels Studio: validate and clean retrieval test splits.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema and maintenance.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(db_app, name="db")
+
+
+def _db() -> Database:
+    settings = load_settings()
+    if not migrate.is_up_to_date(settings.db_url):
+        typer.echo(
+            "error: the database is not at the latest schema; run `python cli.py db upgrade`", err=True
+        )
+        raise typer.Exit(1)
+    return Database(settings.db_url)
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Print domain errors as one line and exit 1 (a traceback is for bugs, not bad input)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except QrelsError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+class _Bars:
+    """One tqdm bar per stage of a job, fed by a services progress callback."""
+
+    def __init__(self) -> None:
+        self.bars: dict[str, tqdm] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = self.bars[stage] = tqdm(total=total, desc=stage, unit="it", leave=True)
+        bar.update(done - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+@app.command("import")
+@user_errors
+def import_cmd(
+    path: Path = typer.Argument(..., help="The bundle folder (or benchmark file/folder)."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Name of the dataset to create."),
+    format: str = typer.Option("native", "--format", "-f", help="Input format."),
+    replace: bool = typer.Option(False, "--replace", help="Overwrite an existing dataset of that name."),
+) -> None:
+    """Import a bundle atomically: on any error nothing is written."""
+    from services.importer import import_bundle
+
+    bars = _Bars()
+    try:
+        report = import_bundle(_db(), path, dataset, format=format, replace=replace, progress=bars)
+    finally:
+        bars.close()
+    typer.echo(
+        f"imported {report.dataset}: {report.n_items} items, {report.n_queries} queries, "
+        f"{report.n_qrels} qrels, {report.n_images} images"
+    )
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}")
+
+
+@app.command()
+@user_errors
+def demo(
+    out: Path = typer.Option(..., "--out", help="Folder to write the demo bundle into."),
+    items: int = typer.Option(2000, "--items", help="Number of items in the pool."),
+    queries: int = typer.Option(200, "--queries", help="Number of queries."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same files."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out folder."),
+) -> None:
+    """Write a synthetic demo bundle with planted truth (truth.jsonl is never imported)."""
+    from services.demo import generate_demo
+
+    summary = generate_demo(out, n_items=items, n_queries=queries, seed=seed, overwrite=overwrite)
+    typer.echo(
+        f"wrote {out}: {summary.n_items} items, {summary.n_queries} queries, {summary.n_qrels} qrels; "
+        f"planted {summary.n_false_negatives} false negatives, {summary.n_wrong_positives} wrong positives, "
+        f"{summary.n_bad_queries} bad queries, {summary.n_groups} generated/human groups"
+    )
+
+
+@app.command()
+@user_errors
+def setup(
+    demo_items: int = typer.Option(2000, "--demo-items"),
+    demo_queries: int = typer.Option(200, "--demo-queries"),
+) -> None:
+    """Migrate, and load the demo project with its users when the database is empty."""
+    from services.demo_setup import database_is_empty, load_demo
+
+    settings = load_settings()
+    migrate.upgrade(settings.db_url)
+    db = Database(settings.db_url)
+    if not database_is_empty(db):
+        typer.echo("database ready (not empty: demo not loaded)")
+        return
+    report, credentials = load_demo(db, settings.data_dir, n_items=demo_items, n_queries=demo_queries)
+    typer.echo(f"loaded demo dataset: {report.n_items} items, {report.n_queries} queries")
+    typer.echo("")
+    typer.echo("Demo accounts (shown only this once; `python cli.py users passwd NAME` resets one):")
+    for c in credentials:
+        typer.echo(f"  {c.role:<10} {c.name:<12} {c.password}")
+    typer.echo("")
+
+
+@app.command("datasets")
+@user_errors
+def datasets_cmd() -> None:
+    """List datasets with their sizes."""
+    rows = datasets.list_datasets(_db())
+    if not rows:
+        typer.echo("no datasets yet; `python cli.py import PATH --dataset NAME`")
+    for d in rows:
+        typer.echo(
+            f"{d.name:<24} {d.source_format:<10} {d.n_items:>8} items {d.n_queries:>7} queries "
+            f"{d.n_qrels:>8} qrels"
+        )
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@users_app.command("add")
+@user_errors
+def users_add(
+    name: str = typer.Argument(...),
+    role: str = typer.Option(..., "--role", help=f"One of: {', '.join(ROLES)}."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+) -> None:
+    """Add a user; the password is prompted for (never an argument, so never in shell history)."""
+    db = _db()
+    info = auth.add_user(db, name, role, _read_password(password_stdin))
+    typer.echo(f"added {info.name} ({info.role})")
+
+
+@users_app.command("passwd")
+@user_errors
+def users_passwd(
+    name: str = typer.Argument(...),
+    password_stdin: bool = typer.Option(False, "--password-stdin"),
+) -> None:
+    """Set a user's password (and unlock the account)."""
+    auth.set_password(_db(), name, _read_password(password_stdin))
+    typer.echo(f"password of {name} changed")
+
+
+@users_app.command("list")
+@user_errors
+def users_list() -> None:
+    """List users and roles."""
+    for u in auth.list_users(_db()):
+        typer.echo(f"{u.name:<20} {u.role:<10} {'active' if u.is_active else 'inactive'}")
+
+
+@db_app.command("upgrade")
+@user_errors
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Upgrade the schema (default: to the latest revision)."""
+    url = load_settings().db_url
+    migrate.upgrade(url, revision)
+    typer.echo(f"database at revision {migrate.current_revision(url)}")
+
+
+@db_app.command("downgrade")
+@user_errors
+def db_downgrade(revision: str = typer.Argument(...)) -> None:
+    """Downgrade the schema to REVISION (``base`` drops everything)."""
+    url = load_settings().db_url
+    migrate.downgrade(url, revision)
+    typer.echo(f"database at revision {migrate.current_revision(url)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision of the database."""
+    url = load_settings().db_url
+    typer.echo(f"{migrate.current_revision(url)} (head is {migrate.head_revision()})")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()

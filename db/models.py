@@ -1,0 +1,448 @@
+"""SQLAlchemy 2 typed models: the whole schema of Qrels Studio.
+
+The schema only changes through Alembic migrations (``migrations/``); the app never calls
+``create_all``. Every column type is portable between SQLite and PostgreSQL.
+
+Vocabulary, one word per idea across db, services, pages and CLI:
+
+- dataset: one imported benchmark split (its items are the pool, its queries the test split).
+- item: one entry of the pool (a product: image + title + text).
+- query: one test query; its text changes only through ``QueryRevision`` rows.
+- qrel: an original relevance label, as imported.
+- ranker run / candidate: a ranking of the pool for each query, with per-ranker provenance.
+- assignment: a query given to an annotator; judgment: an annotator's label for one item;
+  verdict: an annotator's decision on the query itself (accept / reject / rewrite).
+- adjudication: a reviewer's final decision on an item or a query.
+- study: a blind rating study (query quality or system preference) with raters and responses.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Explicit constraint names keep Alembic's batch mode (SQLite) and PostgreSQL in step.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Roles. A rater is any user chosen for a study, so it is not a role of its own.
+ROLE_ADMIN = "admin"
+ROLE_REVIEWER = "reviewer"
+ROLE_ANNOTATOR = "annotator"
+ROLES = (ROLE_ADMIN, ROLE_REVIEWER, ROLE_ANNOTATOR)
+
+# Judgment labels and provenance.
+LABEL_RELEVANT = "relevant"
+LABEL_NOT_RELEVANT = "not_relevant"
+LABEL_UNSURE = "unsure"
+LABELS = (LABEL_RELEVANT, LABEL_NOT_RELEVANT, LABEL_UNSURE)
+PROVENANCE_ORIGINAL = "original"
+PROVENANCE_CANDIDATE = "candidate"
+PROVENANCE_SEARCH = "search"
+PROVENANCES = (PROVENANCE_ORIGINAL, PROVENANCE_CANDIDATE, PROVENANCE_SEARCH)
+
+# Query verdicts and reject reasons.
+VERDICT_ACCEPT = "accept"
+VERDICT_REJECT = "reject"
+VERDICT_REWRITE = "rewrite"
+VERDICTS = (VERDICT_ACCEPT, VERDICT_REJECT, VERDICT_REWRITE)
+REJECT_REASONS = ("ambiguous", "unanswerable", "wrong", "duplicate", "other")
+
+# Image status of an item or a query reference image.
+IMAGE_OK = "ok"
+IMAGE_MISSING = "missing"
+IMAGE_REMOTE = "remote"
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, the one clock every row uses."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    source_format: Mapped[str] = mapped_column(String(32), default="native")
+    source_path: Mapped[str | None] = mapped_column(Text)
+    # Annotation guidelines, Markdown written by an admin.
+    guidelines: Mapped[str] = mapped_column(Text, default="")
+    # Per-dataset settings: candidate depth k, show scores/rank order, overlap, ...
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (UniqueConstraint("dataset_id", "ext_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    # The id the benchmark uses; ``id`` is ours.
+    ext_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str | None] = mapped_column(String(128), index=True)
+    language: Mapped[str | None] = mapped_column(String(16))
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The reference as written in the bundle (relative path or URL), kept for re-export.
+    image_ref: Mapped[str | None] = mapped_column(Text)
+    image_status: Mapped[str] = mapped_column(String(16), default=IMAGE_MISSING)
+    # SHA-256 of the image bytes: the key of the media store and of stored embeddings.
+    image_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    image_ext: Mapped[str | None] = mapped_column(String(8))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+
+
+class Query(Base):
+    __tablename__ = "queries"
+    __table_args__ = (UniqueConstraint("dataset_id", "ext_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    ext_id: Mapped[str] = mapped_column(String(255))
+    # The text as imported; the text shown now is the latest revision (see QueryRevision).
+    text: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(128), index=True)
+    language: Mapped[str | None] = mapped_column(String(16))
+    # Who wrote it (``generated``, ``human``, ...), and the group of variants for one target.
+    source: Mapped[str | None] = mapped_column(String(32))
+    group_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    # A user who wrote the query, when known (a rater never rates their own query).
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Format-specific fields kept for re-export (e.g. CIRCO shared_concept, CIRR img_set).
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    refs: Mapped[list[QueryRef]] = relationship(
+        back_populates="query", cascade="all, delete-orphan", order_by="QueryRef.position"
+    )
+
+
+class QueryRef(Base):
+    """A reference of a composed/interleaved query: an item of the pool or an image of its own."""
+
+    __tablename__ = "query_refs"
+    __table_args__ = (UniqueConstraint("query_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    image_ref: Mapped[str | None] = mapped_column(Text)
+    image_status: Mapped[str] = mapped_column(String(16), default=IMAGE_MISSING)
+    image_sha256: Mapped[str | None] = mapped_column(String(64))
+    image_ext: Mapped[str | None] = mapped_column(String(8))
+
+    query: Mapped[Query] = relationship(back_populates="refs")
+
+
+class QueryRevision(Base):
+    """Every text a query has had: the original (author null) and each rewrite, never deleted."""
+
+    __tablename__ = "query_revisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))  # original | rewrite | adjudicated
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Qrel(Base):
+    """An original relevance label, as imported. Never changed by annotation."""
+
+    __tablename__ = "qrels"
+    __table_args__ = (UniqueConstraint("query_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    score: Mapped[int] = mapped_column(Integer)
+
+
+class RankerRun(Base):
+    """One ranking of a dataset's pool: a ranker's output, the pooled fusion, or an imported run."""
+
+    __tablename__ = "ranker_runs"
+    __table_args__ = (UniqueConstraint("dataset_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # ranker | pooled | imported
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Candidate(Base):
+    """One ranked item of a run for a query; ``sources`` keeps each ranker's rank and score."""
+
+    __tablename__ = "candidates"
+    __table_args__ = (
+        UniqueConstraint("run_id", "query_id", "item_id"),
+        Index("ix_candidates_run_query_rank", "run_id", "query_id", "rank"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("ranker_runs.id", ondelete="CASCADE"))
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    # {ranker name: {"rank": int, "score": float}} for pooled runs; {} for single rankers.
+    sources: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Job(Base):
+    """A batch job (embed, rank, import) started from the CLI or an admin page, with progress."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|running|done|failed
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Assignment(Base):
+    """A query in an annotator's queue. At most one per (query, annotator)."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        UniqueConstraint("query_id", "user_id"),
+        Index("ix_assignments_user_status", "user_id", "status", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | skipped | done
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    skips: Mapped[int] = mapped_column(Integer, default=0)
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Submission(Base):
+    """One submit of a query by an annotator: the unit of undo and of time on task.
+
+    ``client_token`` is unique so a retried submit (network error, double click) is stored once.
+    """
+
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"), index=True)
+    client_token: Mapped[str] = mapped_column(String(64), unique=True)
+    time_on_task_ms: Mapped[int] = mapped_column(Integer, default=0)
+    # The state before this submit, so undo can restore it exactly.
+    previous_state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Judgment(Base):
+    """An annotator's label for one item of one query. One per (user, query, item)."""
+
+    __tablename__ = "judgments"
+    __table_args__ = (
+        UniqueConstraint("user_id", "query_id", "item_id"),
+        Index("ix_judgments_query_item", "query_id", "item_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(16))
+    provenance: Mapped[str] = mapped_column(String(16))
+    # candidate: {"rankers": {name: {"rank", "score"}}}; search: {"text": ..., "mode": ...}.
+    provenance_detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    position_shown: Mapped[int | None] = mapped_column(Integer)
+    shuffle_seed: Mapped[int | None] = mapped_column(BigInteger)
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class JudgmentHistory(Base):
+    """The previous value of a judgment each time it changes."""
+
+    __tablename__ = "judgment_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    judgment_id: Mapped[int] = mapped_column(ForeignKey("judgments.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(16))
+    provenance: Mapped[str] = mapped_column(String(16))
+    provenance_detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    position_shown: Mapped[int | None] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class QueryVerdict(Base):
+    """An annotator's decision on a query. One per (user, query)."""
+
+    __tablename__ = "query_verdicts"
+    __table_args__ = (UniqueConstraint("user_id", "query_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text, default="")
+    revision_id: Mapped[int | None] = mapped_column(ForeignKey("query_revisions.id", ondelete="SET NULL"))
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Adjudication(Base):
+    """A reviewer's final decision: on an item (``item_id`` set) or on the query (``item_id`` null)."""
+
+    __tablename__ = "adjudications"
+    __table_args__ = (Index("ix_adjudications_query_item", "query_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Item: a label; query: a verdict.
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    revision_id: Mapped[int | None] = mapped_column(ForeignKey("query_revisions.id", ondelete="SET NULL"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Study(Base):
+    """A blind study: ``query_quality`` (score A and B, prefer one) or ``system_preference``."""
+
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
+    seed: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Sources compared, rubric criteria with anchors, top-n, systems, ...
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StudyItem(Base):
+    """One thing to rate: a target with its query variants, or a query with systems' results."""
+
+    __tablename__ = "study_items"
+    __table_args__ = (UniqueConstraint("study_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    group_key: Mapped[str | None] = mapped_column(String(255))
+    query_id: Mapped[int | None] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"))
+    # Unblinded content (query ids per source, options per system): never sent to a rater page.
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class StudyAssignment(Base):
+    """A study item given to a rater, with the blinded order it is shown in."""
+
+    __tablename__ = "study_assignments"
+    __table_args__ = (UniqueConstraint("study_item_id", "rater_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_item_id: Mapped[int] = mapped_column(ForeignKey("study_items.id", ondelete="CASCADE"), index=True)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    # Display label -> source or system, e.g. {"A": "human", "B": "generated"}.
+    mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class StudyResponse(Base):
+    """A rater's answer; at most one per assignment."""
+
+    __tablename__ = "study_responses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(
+        ForeignKey("study_assignments.id", ondelete="CASCADE"), unique=True
+    )
+    # {criterion: {"A": int, "B": int}} for query quality; {} for system preference.
+    scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    preference: Mapped[str | None] = mapped_column(String(32))  # A | B | tie | option label
+    # The mapping as shown, stored again with the answer so the answer is self-describing.
+    mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Export(Base):
+    """A cleaned test split written to disk, with its options and manifest."""
+
+    __tablename__ = "exports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    manifest: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    out_path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

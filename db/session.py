@@ -1,0 +1,131 @@
+"""Engine and session factory: one per database URL.
+
+SQLite gets WAL, foreign keys and a busy timeout on every connection so concurrent annotators
+wait for the write lock instead of failing; PostgreSQL needs none of that.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+DEFAULT_DB_URL = "sqlite:///data/qrels.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITE_OPTION = "qrels_write"
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def database_url() -> str:
+    """The database URL from ``QRELS_DB_URL``, or the SQLite default."""
+    return os.environ.get("QRELS_DB_URL", DEFAULT_DB_URL)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _begin(conn) -> None:
+    # A deferred BEGIN that reads and then writes fails at once with "database is locked" when
+    # another writer committed in between (busy_timeout cannot help); write transactions take
+    # the write lock up front instead, reads stay deferred so they never wait on writers (WAL).
+    if conn.get_execution_options().get(WRITE_OPTION):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for ``url`` with the settings this app relies on."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            pool_size=20,
+            max_overflow=40,
+        )
+        event.listen(engine, "connect", _set_sqlite_pragmas)
+
+        # Let SQLAlchemy, not pysqlite, emit BEGIN, so BEGIN IMMEDIATE can be used.
+        @event.listens_for(engine, "connect")
+        def _disable_pysqlite_begin(dbapi_connection, _record) -> None:
+            dbapi_connection.isolation_level = None
+
+        event.listen(engine, "begin", _begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=40)
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The process-wide engine for ``url`` (default: :func:`database_url`)."""
+    url = url or database_url()
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = make_engine(url)
+        return engine
+
+
+class Database:
+    """The one handle services take: read sessions and write transactions on one engine.
+
+    Example:
+        >>> db = Database("sqlite:///data/qrels.db")
+        >>> with db.write() as s:   # commits on exit, rolls back on error
+        ...     s.add(obj)
+        >>> with db.read() as s:
+        ...     s.scalars(select(User)).all()
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or database_url()
+        self.engine = get_engine(self.url)
+        self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._write = sessionmaker(
+            bind=self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return is_sqlite(self.url)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading; it is closed (its transaction ended, nothing committed) on exit."""
+        with self._read() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that commits on success and rolls back on any error."""
+        with self._write.begin() as session:
+            yield session
+
+
+def dispose_engine(url: str) -> None:
+    """Close and forget the engine for ``url`` (tests, backups)."""
+    with _lock:
+        engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()

@@ -1,0 +1,142 @@
+"""Admin: import datasets, set their guidelines and settings, browse their items."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from db.models import ROLE_ADMIN
+from services import datasets as ds
+from services.errors import QrelsError
+from services.importer import READERS, import_bundle
+from ui.state import database, require_role
+
+user = require_role(ROLE_ADMIN)
+db = database()
+st.title("Datasets")
+
+summaries = ds.list_datasets(db)
+if summaries:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "dataset": d.name,
+                    "format": d.source_format,
+                    "items": d.n_items,
+                    "queries": d.n_queries,
+                    "qrels": d.n_qrels,
+                    "items without image": d.n_missing_images,
+                    "created": d.created_at.strftime("%Y-%m-%d %H:%M"),
+                }
+                for d in summaries
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+with st.expander("Import a bundle", expanded=not summaries, icon=":material/upload:"):
+    with st.form("import"):
+        path = st.text_input("Bundle folder on the server", placeholder="/srv/bundles/mcmr-test", key="import_path")
+        name = st.text_input("Dataset name", key="import_name")
+        fmt = st.selectbox("Format", sorted(READERS), index=sorted(READERS).index("native"))
+        replace = st.checkbox("Replace the dataset if it exists", key="import_replace")
+        go = st.form_submit_button("Import", type="primary", key="import_go")
+    if go:
+        bar = st.progress(0.0, text="reading the bundle")
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.progress(done / max(total, 1), text=f"{stage}: {done:,} / {total:,}")
+
+        try:
+            report = import_bundle(db, path, name, format=fmt, replace=replace, actor=user, progress=progress)
+        except QrelsError as e:
+            bar.empty()
+            st.error(f"Nothing was imported. {e}")
+        else:
+            bar.empty()
+            st.success(
+                f"Imported {report.dataset}: {report.n_items:,} items, {report.n_queries:,} queries, "
+                f"{report.n_qrels:,} qrels, {report.n_images:,} images."
+            )
+            for warning in report.warnings:
+                st.warning(warning)
+            summaries = ds.list_datasets(db)
+
+if not summaries:
+    st.stop()
+
+chosen = st.selectbox("Dataset", [d.name for d in summaries], key="datasets_chosen")
+summary = next(d for d in summaries if d.name == chosen)
+guidelines_tab, settings_tab, browse_tab, danger_tab = st.tabs(
+    ["Guidelines", "Settings", "Browse items", "Delete"]
+)
+
+with guidelines_tab:
+    current = ds.get_guidelines(db, chosen)
+    text = st.text_area(
+        "Annotation guidelines (Markdown), shown to annotators in an expander",
+        value=current,
+        height=240,
+        key=f"guidelines_{chosen}",
+    )
+    if st.button("Save guidelines", key="save_guidelines"):
+        try:
+            ds.set_guidelines(db, chosen, text, actor=user)
+        except QrelsError as e:
+            st.error(str(e))
+        else:
+            st.success("Guidelines saved.")
+    if text.strip():
+        st.caption("Preview")
+        st.markdown(text)
+
+with settings_tab:
+    settings = summary.settings
+    with st.form("settings"):
+        k = st.number_input("Candidates per query (k)", 1, 1000, int(settings.get("k", 100)), key="settings_k")
+        overlap = st.number_input(
+            "Annotators per query (overlap)", 1, 10, int(settings.get("overlap", 2)), key="settings_overlap"
+        )
+        show_scores = st.checkbox(
+            "Show candidate scores and rankers, in rank order (off: hidden and shuffled per annotator)",
+            value=bool(settings.get("show_scores", False)),
+            key="settings_show_scores",
+        )
+        if st.form_submit_button("Save settings", key="settings_save"):
+            try:
+                ds.update_settings(
+                    db, chosen, {"k": int(k), "overlap": int(overlap), "show_scores": show_scores}, actor=user
+                )
+            except QrelsError as e:
+                st.error(str(e))
+            else:
+                st.success("Settings saved.")
+
+with browse_tab:
+    per_page = 24
+    pages = max(1, -(-summary.n_items // per_page))
+    page = st.number_input(f"Page (of {pages:,})", 1, pages, 1, key="browse_page")
+    cards = ds.item_cards(db, chosen, limit=per_page, offset=(int(page) - 1) * per_page)
+    columns = st.columns(6)
+    for n, card in enumerate(cards):
+        with columns[n % 6]:
+            if card.thumb:
+                st.image(card.thumb, width="stretch")
+            else:
+                st.caption(f"no image ({card.image_status})")
+            st.text(card.title or card.ext_id)
+            st.caption(f"{card.ext_id} · {card.category or '-'}")
+
+with danger_tab:
+    st.write(f"Deleting **{chosen}** removes its items, queries, qrels and every judgment made on it.")
+    confirm = st.text_input("Type the dataset name to confirm", key="delete_confirm")
+    if st.button("Delete dataset", type="primary", disabled=confirm != chosen, key="delete_dataset"):
+        try:
+            ds.delete_dataset(db, chosen, actor=user)
+        except QrelsError as e:
+            st.error(str(e))
+        else:
+            st.success(f"Deleted {chosen}.")
+            st.rerun()
