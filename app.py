@@ -1,6 +1,8 @@
-"""Qrels Studio: the router. Login gate and navigation built per role; pages do the rest.
+"""Qrels Studio: the router. Navigation built per role; pages do the rest.
 
-The account box in the sidebar is drawn by each page's role gate (``ui.state.require_role``).
+Every page is registered (hidden) so a typed URL always reaches its page's role gate
+(``ui.state.require_role``), which shows the login form to a visitor and nothing to a user whose
+role may not open it. The sidebar menu lists only the pages the user's role may open.
 """
 
 from __future__ import annotations
@@ -14,17 +16,16 @@ st.set_page_config(page_title="Qrels Studio", page_icon=":material/fact_check:",
 
 ALL = (ROLE_ADMIN, ROLE_REVIEWER, ROLE_ANNOTATOR)
 
-# The one list of pages: (page, section, roles that see it). Each page checks its role itself too.
+# The one list of pages: (page, menu section, roles that may open it).
 PAGES: list[tuple[st.Page, str, tuple[str, ...]]] = [
     (st.Page("pages/home.py", title="Overview", icon=":material/home:", default=True), "Work", ALL),
     (st.Page("pages/datasets.py", title="Datasets", icon=":material/database:"), "Admin", (ROLE_ADMIN,)),
     (st.Page("pages/users.py", title="Users", icon=":material/group:"), "Admin", (ROLE_ADMIN,)),
     (st.Page("pages/account.py", title="Account", icon=":material/person:"), "Account", ALL),
 ]
-LOGIN_PAGE = st.Page("pages/login.py", title="Log in", icon=":material/login:", default=True)
 
 
-def pages_for(role: str) -> dict[str, list[st.Page]]:
+def menu_for(role: str) -> dict[str, list[st.Page]]:
     sections: dict[str, list[st.Page]] = {}
     for page, section, roles in PAGES:
         if role in roles:
@@ -32,9 +33,12 @@ def pages_for(role: str) -> dict[str, list[st.Page]]:
     return sections
 
 
+navigation = st.navigation([page for page, _, _ in PAGES], position="hidden")
 user = current_user()
-if user is None:
-    navigation = st.navigation([LOGIN_PAGE], position="hidden")
-else:
-    navigation = st.navigation(pages_for(user.role))
+if user is not None:
+    with st.sidebar:
+        for section, pages in menu_for(user.role).items():
+            st.caption(section)
+            for page in pages:
+                st.page_link(page)
 navigation.run()

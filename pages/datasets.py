@@ -38,7 +38,9 @@ if summaries:
 
 with st.expander("Import a bundle", expanded=not summaries, icon=":material/upload:"):
     with st.form("import"):
-        path = st.text_input("Bundle folder on the server", placeholder="/srv/bundles/mcmr-test", key="import_path")
+        path = st.text_input(
+            "Bundle folder on the server", placeholder="/srv/bundles/mcmr-test", key="import_path"
+        )
         name = st.text_input("Dataset name", key="import_name")
         fmt = st.selectbox("Format", sorted(READERS), index=sorted(READERS).index("native"))
         replace = st.checkbox("Replace the dataset if it exists", key="import_replace")
@@ -95,7 +97,9 @@ with guidelines_tab:
 with settings_tab:
     settings = summary.settings
     with st.form("settings"):
-        k = st.number_input("Candidates per query (k)", 1, 1000, int(settings.get("k", 100)), key="settings_k")
+        k = st.number_input(
+            "Candidates per query (k)", 1, 1000, int(settings.get("k", 100)), key="settings_k"
+        )
         overlap = st.number_input(
             "Annotators per query (overlap)", 1, 10, int(settings.get("overlap", 2)), key="settings_overlap"
         )

@@ -169,7 +169,9 @@ class ItemCard:
     image_status: str
 
 
-def item_cards(db: Database, dataset: str, *, limit: int = 24, offset: int = 0, data_dir: Path | None = None) -> list[ItemCard]:
+def item_cards(
+    db: Database, dataset: str, *, limit: int = 24, offset: int = 0, data_dir: Path | None = None
+) -> list[ItemCard]:
     """A page of a dataset's items, in import order, with thumbnail paths."""
     store = MediaStore(data_dir or load_settings().data_dir)
     with db.read() as s:

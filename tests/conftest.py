@@ -51,12 +51,11 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(params=BACKENDS)
-def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def empty_db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """A URL of an empty database (not migrated), on each backend under test."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'qrels.db'}"
-    else:
-        url = _fresh_postgres_url()
+    url = f"sqlite:///{tmp_path / 'qrels.db'}" if request.param == "sqlite" else _fresh_postgres_url()
     monkeypatch.setenv("QRELS_DB_URL", url)
     yield url
     dispose_engine(url)
@@ -92,7 +91,12 @@ PASSWORD = "correct horse battery"
 def make_users(db: Database) -> dict[str, Actor]:
     """admin, reviewer, ann1, ann2 with PASSWORD; returns their actors."""
     actors = {}
-    for name, role in (("admin", "admin"), ("reviewer", "reviewer"), ("ann1", "annotator"), ("ann2", "annotator")):
+    for name, role in (
+        ("admin", "admin"),
+        ("reviewer", "reviewer"),
+        ("ann1", "annotator"),
+        ("ann2", "annotator"),
+    ):
         info = auth.add_user(db, name, role, PASSWORD)
         actors[name] = Actor(info.id, info.name, info.role)
     return actors

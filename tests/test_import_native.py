@@ -75,7 +75,7 @@ def test_thumbnails_never_upscale_and_images_are_shared(db: Database, tmp_path: 
         assert thumb.size == (100, 50)
 
 
-def _edit_line(path: Path, line: int, change) -> None:  # noqa: ANN001
+def _edit_line(path: Path, line: int, change) -> None:
     lines = path.read_text(encoding="utf-8").splitlines()
     obj = json.loads(lines[line - 1])
     change(obj)
@@ -230,7 +230,9 @@ BAD_BUNDLES = [
 ]
 
 
-@pytest.mark.parametrize(("breaker", "where", "what"), BAD_BUNDLES, ids=[b[0].__name__.strip("_") for b in BAD_BUNDLES])
+@pytest.mark.parametrize(
+    ("breaker", "where", "what"), BAD_BUNDLES, ids=[b[0].__name__.strip("_") for b in BAD_BUNDLES]
+)
 def test_bad_bundle_is_refused_and_nothing_written(
     db: Database, tmp_path: Path, data_dir: Path, breaker, where: str, what: str
 ) -> None:
@@ -269,12 +271,16 @@ def test_http_image_is_kept_as_a_reference(db: Database, tmp_path: Path, data_di
     assert report.n_remote_images == 1
     with db.read() as s:
         item = s.scalar(select(Item).where(Item.ext_id == "it2"))
-    assert (item.image_status, item.image_ref, item.image_sha256) == ("remote", "https://example.com/p/2.jpg", None)
+    assert (item.image_status, item.image_ref, item.image_sha256) == (
+        "remote",
+        "https://example.com/p/2.jpg",
+        None,
+    )
 
 
 def test_query_text_with_markup_is_stored_verbatim(db: Database, tmp_path: Path, data_dir: Path) -> None:
     bundle = make_bundle(tmp_path / "b")
-    hostile = '<script>alert(1)</script> [click](http://evil) **bold** \u200bzero'
+    hostile = "<script>alert(1)</script> [click](http://evil) **bold** \u200bzero"
     _edit_line(bundle / "queries.jsonl", 2, lambda o: o.update(text=hostile))
     import_bundle(db, bundle, "ds")
     with db.read() as s:
@@ -291,5 +297,5 @@ def test_blank_lines_and_bom_are_tolerated(db: Database, tmp_path: Path, data_di
 def test_empty_pool_is_refused(db: Database, tmp_path: Path, data_dir: Path) -> None:
     bundle = make_bundle(tmp_path / "b")
     write_jsonl(bundle / "items.jsonl", [])
-    with pytest.raises(BundleError, match="unknown item|no items"):
+    with pytest.raises(BundleError, match="no items"):
         import_bundle(db, bundle, "ds")

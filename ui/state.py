@@ -64,15 +64,16 @@ def require_role(*roles: str) -> Actor:
     """
     actor = current_user()
     if actor is None:
-        st.warning("Please log in.")
+        from ui.login import render_login  # ui.login imports this module
+
+        render_login()
         st.stop()
     try:
         # The role is re-read so a demoted or deactivated user loses access at once.
         actor = get_actor(database(), actor.id) if actor.id is not None else actor
     except AuthError as e:
         log_out(str(e))
-        st.error(str(e))
-        st.stop()
+        st.rerun()
     st.session_state[KEY_USER] = actor
     _account_box(actor)
     if roles and actor.role != "admin" and actor.role not in roles:

@@ -1,0 +1,34 @@
+"""The login form, shown by the role gate on whatever page was asked for (deep links work)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from services.auth import authenticate
+from services.errors import AuthError
+from ui.state import KEY_NOTICE, database, log_in
+
+
+def render_login() -> None:
+    """Draw the login form; on success store the user and rerun the requested page."""
+    st.title("Qrels Studio")
+    st.caption(
+        "Validate the test split of a retrieval benchmark: judge positives, find the missed ones, clean it."
+    )
+    notice = st.session_state.pop(KEY_NOTICE, None)
+    if notice:
+        st.info(notice)
+    with st.form("login", clear_on_submit=False):
+        name = st.text_input("User name", key="login_name", autocomplete="username")
+        password = st.text_input(
+            "Password", type="password", key="login_password", autocomplete="current-password"
+        )
+        submitted = st.form_submit_button("Log in", type="primary")
+    if submitted:
+        try:
+            actor = authenticate(database(), name, password)
+        except AuthError as e:
+            st.error(str(e))
+        else:
+            log_in(actor)
+            st.rerun()
