@@ -1,0 +1,110 @@
+"""Giving a dataset's queries to annotators: balanced, with an overlap, never twice to one person."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select
+
+from db.models import ROLE_ADMIN, ROLE_ANNOTATOR, Assignment, Dataset, Query, User
+from db.session import Database
+from services.auth import SYSTEM, Actor, require_role
+from services.errors import NotFoundError, ValidationError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AssignmentReport:
+    dataset: str
+    overlap: int
+    n_new: int
+    per_annotator: dict[str, int]  # total assignments in the dataset after this call
+    n_queries_short: int  # queries that could not reach the overlap (too few annotators)
+
+
+def assign(
+    db: Database,
+    dataset: str,
+    *,
+    overlap: int = 2,
+    annotators: list[str] | None = None,
+    actor: Actor = SYSTEM,
+) -> AssignmentReport:
+    """Top up every query of ``dataset`` to ``overlap`` annotators, balancing the load.
+
+    Existing assignments are kept, so the call is incremental and idempotent. Each query goes to
+    the annotators with the fewest assignments in the dataset (ties by name), never one who has
+    it already. The dataset row is locked for the transaction, so concurrent calls from several
+    app processes cannot push a query past the overlap.
+
+    Raises:
+        ValidationError: overlap < 1, an unknown or non-annotator name, or no annotators.
+    """
+    require_role(actor, ROLE_ADMIN)
+    if overlap < 1:
+        raise ValidationError("overlap must be at least 1")
+    with db.write() as s:
+        ds = s.scalar(select(Dataset).where(Dataset.name == dataset).with_for_update())
+        if ds is None:
+            raise NotFoundError(f"no dataset named {dataset!r}")
+        stmt = select(User).where(User.role == ROLE_ANNOTATOR, User.is_active.is_(True)).order_by(User.name)
+        pool = {u.name: u for u in s.scalars(stmt)}
+        if annotators:
+            unknown = [a for a in annotators if a not in pool]
+            if unknown:
+                raise ValidationError(f"not active annotators: {', '.join(unknown)}")
+            chosen = [pool[a] for a in sorted(set(annotators))]
+        else:
+            chosen = list(pool.values())
+        if not chosen:
+            raise ValidationError("there are no active annotators; add some with `cli.py users add`")
+
+        queries = s.execute(
+            select(Query.id).where(Query.dataset_id == ds.id).order_by(Query.position, Query.id)
+        )
+        query_ids = [q for (q,) in queries]
+        existing = s.execute(
+            select(Assignment.query_id, Assignment.user_id).join(Query).where(Query.dataset_id == ds.id)
+        ).all()
+        holders: dict[int, set[int]] = {}
+        load: Counter[int] = Counter()
+        for qid, uid in existing:
+            holders.setdefault(qid, set()).add(uid)
+            load[uid] += 1
+        next_position = dict(
+            s.execute(
+                select(Assignment.user_id, func.max(Assignment.position))
+                .join(Query)
+                .where(Query.dataset_id == ds.id)
+                .group_by(Assignment.user_id)
+            ).all()
+        )
+
+        rows = []
+        short = 0
+        for qid in query_ids:
+            have = holders.setdefault(qid, set())
+            need = overlap - len(have)
+            if need <= 0:
+                continue
+            free = sorted((u for u in chosen if u.id not in have), key=lambda u: (load[u.id], u.name))
+            if len(free) < need:
+                short += 1
+            for user in free[:need]:
+                position = next_position.get(user.id, -1) + 1
+                next_position[user.id] = position
+                rows.append({"query_id": qid, "user_id": user.id, "status": "pending", "position": position})
+                have.add(user.id)
+                load[user.id] += 1
+        if rows:
+            s.execute(insert(Assignment), rows)
+        names = {u.id: u.name for u in pool.values()}
+        per_annotator = {
+            names.get(uid, str(uid)): n
+            for uid, n in sorted(load.items(), key=lambda kv: names.get(kv[0], ""))
+        }
+    log.info("assigned %d new query slots in %s (overlap %d)", len(rows), dataset, overlap)
+    return AssignmentReport(dataset, overlap, len(rows), per_annotator, short)

@@ -1,0 +1,305 @@
+"""Assignment, the queue, submit, undo, skip: every decision stored once, with provenance."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from db.models import (
+    Assignment,
+    Candidate,
+    Item,
+    Judgment,
+    JudgmentHistory,
+    Query,
+    QueryRevision,
+    QueryVerdict,
+    RankerRun,
+)
+from db.session import Database
+from services import annotation as ann
+from services.annotation import Decision, LabelInput
+from services.assignment import assign
+from services.auth import Actor
+from services.errors import PermissionDenied, ValidationError
+from services.importer import import_bundle
+from tests.bundles import make_bundle
+
+
+@pytest.fixture
+def shop(db: Database, tmp_path: Path, data_dir: Path, users: dict[str, Actor]) -> dict[str, int]:
+    """A dataset of 10 items and 4 queries with a pooled candidate run; returns item ids by ext id."""
+    import_bundle(db, make_bundle(tmp_path / "b", n_items=10, n_queries=4), "shop")
+    with db.write() as s:
+        items = {ext: i for i, ext in s.execute(select(Item.id, Item.ext_id))}
+        queries = s.execute(select(Query.id)).scalars().all()
+        run = RankerRun(dataset_id=s.scalar(select(Query.dataset_id).limit(1)), name="pooled", kind="pooled")
+        s.add(run)
+        s.flush()
+        for qid in queries:
+            for rank, ext in enumerate(sorted(items), start=1):
+                s.add(
+                    Candidate(
+                        run_id=run.id,
+                        query_id=qid,
+                        item_id=items[ext],
+                        rank=rank,
+                        score=1.0 / rank,
+                        sources={
+                            "clip_image": {"rank": rank, "score": 0.5},
+                            "bm25": {"rank": rank + 1, "score": 3.0},
+                        },
+                    )
+                )
+    return items
+
+
+def token() -> str:
+    return uuid.uuid4().hex
+
+
+def accept_all(task: ann.Task, **extra: LabelInput) -> Decision:
+    labels = {c.item_id: LabelInput("relevant", "original") for c in task.positives}
+    labels.update({int(k): v for k, v in extra.items()})
+    return Decision(labels=labels, verdict="accept", client_token=token(), time_on_task_ms=1234)
+
+
+def test_assignment_is_balanced_with_overlap(db: Database, shop, users) -> None:
+    report = assign(db, "shop", overlap=2)
+    assert report.n_new == 8 and report.per_annotator == {"ann1": 4, "ann2": 4}
+    assert assign(db, "shop", overlap=2).n_new == 0  # idempotent
+    with db.read() as s:
+        per_query = Counter(q for (q,) in s.execute(select(Assignment.query_id)))
+        pairs = s.execute(select(Assignment.query_id, Assignment.user_id)).all()
+    assert set(per_query.values()) == {2}
+    assert len(pairs) == len(set(pairs))
+
+
+def test_assignment_with_three_annotators_and_overlap_two(db: Database, shop, users) -> None:
+    from services.auth import add_user
+
+    add_user(db, "ann3", "annotator", "password123")
+    report = assign(db, "shop", overlap=2)
+    assert sum(report.per_annotator.values()) == 8
+    assert max(report.per_annotator.values()) - min(report.per_annotator.values()) <= 1
+    with pytest.raises(ValidationError, match="not active annotators"):
+        assign(db, "shop", overlap=3, annotators=["ann1", "reviewer"])
+
+
+def test_only_admins_assign(db: Database, shop, users) -> None:
+    with pytest.raises(PermissionDenied):
+        assign(db, "shop", actor=users["ann1"])
+
+
+def test_submit_stores_labels_with_provenance(db: Database, shop, users) -> None:
+    assign(db, "shop", overlap=2)
+    me = users["ann1"]
+    first = ann.next_assignment(db, me, "shop")
+    task = ann.load_task(db, me, first)
+    assert task.progress == ann.Progress(0, 4, 0)
+    assert len(task.positives) == 2 and task.candidates and not task.show_scores
+    positive_ids = {c.item_id for c in task.positives}
+    assert not positive_ids & {c.card.item_id for c in task.candidates}
+    # Shuffled, but the same order every time for this annotator and query.
+    again = ann.load_task(db, me, first)
+    assert [c.card.item_id for c in again.candidates] == [c.card.item_id for c in task.candidates]
+    assert [c.rank for c in task.candidates] != sorted(c.rank for c in task.candidates)
+
+    cand = task.candidates[3]
+    search_item = task.candidates[5].card.item_id
+    decision = Decision(
+        labels={
+            **{pid: LabelInput("relevant", "original") for pid in positive_ids},
+            cand.card.item_id: LabelInput("relevant", "candidate", position=cand.position),
+            search_item: LabelInput("relevant", "search", search_text="red cotton top"),
+        },
+        verdict="accept",
+        client_token=token(),
+        time_on_task_ms=4200,
+    )
+    result = ann.submit(db, me, first, decision)
+    assert not result.duplicate and result.next_assignment_id not in (None, first)
+    with db.read() as s:
+        rows = {j.item_id: j for j in s.scalars(select(Judgment).where(Judgment.user_id == me.id))}
+    assert rows[cand.card.item_id].provenance == "candidate"
+    assert rows[cand.card.item_id].position_shown == cand.position
+    assert rows[cand.card.item_id].shuffle_seed == task.shuffle_seed
+    detail = rows[cand.card.item_id].provenance_detail
+    assert detail["rank"] == cand.rank and set(detail["rankers"]) == {"clip_image", "bm25"}
+    assert rows[search_item].provenance_detail == {"text": "red cotton top"}
+    assert ann.progress(db, me, "shop").done == 1
+
+
+def test_retried_submit_is_stored_once(db: Database, shop, users) -> None:
+    assign(db, "shop", overlap=1)
+    me = users["ann1"]
+    first = ann.next_assignment(db, me, "shop")
+    decision = accept_all(ann.load_task(db, me, first))
+    one = ann.submit(db, me, first, decision)
+    two = ann.submit(db, me, first, decision)
+    assert two.duplicate and two.submission_id == one.submission_id
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Judgment)) == 2
+
+
+def test_incomplete_decisions_are_refused(db: Database, shop, users) -> None:
+    assign(db, "shop", overlap=1)
+    me = users["ann1"]
+    first = ann.next_assignment(db, me, "shop")
+    task = ann.load_task(db, me, first)
+    with pytest.raises(ValidationError, match="label every labelled positive"):
+        ann.submit(db, me, first, Decision(labels={}, verdict="accept", client_token=token()))
+    with pytest.raises(ValidationError, match="say why"):
+        ann.submit(db, me, first, Decision(labels={}, verdict="reject", client_token=token()))
+    with pytest.raises(ValidationError, match="needs a note"):
+        ann.submit(db, me, first, Decision(labels={}, verdict="reject", reason="other", client_token=token()))
+    with pytest.raises(ValidationError, match="new query text"):
+        ann.submit(
+            db, me, first, Decision(labels={}, verdict="rewrite", rewrite=" \u200b", client_token=token())
+        )
+    with pytest.raises(ValidationError, match="search text"):
+        bad = accept_all(task, **{str(task.candidates[0].card.item_id): LabelInput("relevant", "search")})
+        ann.submit(db, me, first, bad)
+    # A rejection needs no labels.
+    ann.submit(db, me, first, Decision(labels={}, verdict="reject", reason="ambiguous", client_token=token()))
+
+
+def test_verdicts_and_rewrite_history(db: Database, shop, users) -> None:
+    assign(db, "shop", overlap=1)
+    me = users["ann1"]
+    first = ann.next_assignment(db, me, "shop")
+    task = ann.load_task(db, me, first)
+    labels = accept_all(task).labels
+    ann.submit(
+        db,
+        me,
+        first,
+        Decision(labels=labels, verdict="rewrite", rewrite="Find the blue item", client_token=token()),
+    )
+    ann.submit(
+        db,
+        me,
+        first,
+        Decision(labels=labels, verdict="rewrite", rewrite="Find the navy item", client_token=token()),
+    )
+    task = ann.load_task(db, me, first)
+    assert task.text == "Find the navy item" and task.original_text == "Find item 1"
+    assert [t for _, t in task.my_rewrites] == ["Find the blue item", "Find the navy item"]
+    with db.read() as s:
+        revisions = s.execute(
+            select(QueryRevision.kind, QueryRevision.text, QueryRevision.author_id)
+            .where(QueryRevision.query_id == task.query_id)
+            .order_by(QueryRevision.id)
+        ).all()
+    assert revisions == [
+        ("original", "Find item 1", None),
+        ("rewrite", "Find the blue item", me.id),
+        ("rewrite", "Find the navy item", me.id),
+    ]
+    ann.submit(
+        db,
+        me,
+        first,
+        Decision(
+            labels={}, verdict="reject", reason="other", note="two products at once", client_token=token()
+        ),
+    )
+    with db.read() as s:
+        verdict = s.scalar(select(QueryVerdict).where(QueryVerdict.user_id == me.id))
+    assert (verdict.verdict, verdict.reason, verdict.note, verdict.revision_id) == (
+        "reject",
+        "other",
+        "two products at once",
+        None,
+    )
+
+
+def test_changed_label_keeps_history(db: Database, shop, users) -> None:
+    assign(db, "shop", overlap=1)
+    me = users["ann1"]
+    first = ann.next_assignment(db, me, "shop")
+    task = ann.load_task(db, me, first)
+    ann.submit(db, me, first, accept_all(task))
+    pid = task.positives[0].item_id
+    labels = dict(accept_all(task).labels)
+    labels[pid] = LabelInput("not_relevant", "original")
+    ann.submit(db, me, first, Decision(labels=labels, verdict="accept", client_token=token()))
+    with db.read() as s:
+        j = s.scalar(select(Judgment).where(Judgment.user_id == me.id, Judgment.item_id == pid))
+        history = s.scalars(select(JudgmentHistory.label).where(JudgmentHistory.judgment_id == j.id)).all()
+    assert j.label == "not_relevant" and history == ["relevant"]
+
+
+def test_undo_restores_the_state_before(db: Database, shop, users) -> None:
+    assign(db, "shop", overlap=1)
+    me = users["ann1"]
+    first = ann.next_assignment(db, me, "shop")
+    task = ann.load_task(db, me, first)
+    ann.submit(db, me, first, accept_all(task))
+    extra = task.candidates[0]
+    second = accept_all(task, **{str(extra.card.item_id): LabelInput("relevant", "candidate", position=0)})
+    ann.submit(
+        db,
+        me,
+        first,
+        Decision(labels=second.labels, verdict="reject", reason="duplicate", client_token=token()),
+    )
+    assert ann.undo_last(db, me, "shop") == first
+    task = ann.load_task(db, me, first)
+    assert task.my_verdict == "accept" and extra.card.item_id not in task.my_labels
+    assert task.status == "done"
+    assert ann.undo_last(db, me, "shop") == first
+    task = ann.load_task(db, me, first)
+    assert task.my_verdict is None and task.my_labels == {} and task.status == "pending"
+    assert ann.undo_last(db, me, "shop") is None
+
+
+def test_skip_returns_later_and_previous_goes_back(db: Database, shop, users) -> None:
+    assign(db, "shop", overlap=1, annotators=["ann1"])
+    me = users["ann1"]
+    order = []
+    current = ann.next_assignment(db, me, "shop")
+    ann.skip(db, me, current)
+    skipped = current
+    for _ in range(3):
+        current = ann.next_assignment(db, me, "shop")
+        assert current != skipped
+        order.append(current)
+        ann.submit(db, me, current, accept_all(ann.load_task(db, me, current)))
+    assert ann.next_assignment(db, me, "shop") == skipped  # skipped ones come back last
+    assert ann.previous_assignment(db, me, "shop", before=None) == order[-1]
+    assert ann.progress(db, me, "shop") == ann.Progress(3, 4, 1)
+
+
+def test_annotators_are_blind_to_each_other(db: Database, shop, users) -> None:
+    assign(db, "shop", overlap=2)
+    a, b = users["ann1"], users["ann2"]
+    shared = ann.next_assignment(db, a, "shop")
+    task_a = ann.load_task(db, a, shared)
+    ann.submit(
+        db,
+        a,
+        shared,
+        Decision(
+            labels=accept_all(task_a).labels,
+            verdict="rewrite",
+            rewrite="A's secret rewrite",
+            client_token=token(),
+        ),
+    )
+    with pytest.raises(PermissionDenied):
+        ann.load_task(db, b, shared)
+    with db.read() as s:
+        b_same = s.scalar(
+            select(Assignment.id).where(Assignment.user_id == b.id, Assignment.query_id == task_a.query_id)
+        )
+    task_b = ann.load_task(db, b, b_same)
+    assert task_b.my_labels == {} and task_b.my_verdict is None and task_b.my_rewrites == []
+    assert task_b.text == task_a.original_text
+    assert "secret" not in repr(task_b)
+    with pytest.raises(PermissionDenied):
+        ann.submit(db, b, shared, accept_all(task_a))
