@@ -19,7 +19,17 @@ ALL = (ROLE_ADMIN, ROLE_REVIEWER, ROLE_ANNOTATOR)
 # The one list of pages: (page, menu section, roles that may open it).
 PAGES: list[tuple[st.Page, str, tuple[str, ...]]] = [
     (st.Page("pages/home.py", title="Overview", icon=":material/home:", default=True), "Work", ALL),
+    (
+        st.Page("pages/workbench.py", title="Workbench", icon=":material/checklist:"),
+        "Work",
+        (ROLE_ANNOTATOR,),
+    ),
     (st.Page("pages/datasets.py", title="Datasets", icon=":material/database:"), "Admin", (ROLE_ADMIN,)),
+    (
+        st.Page("pages/assignments.py", title="Assignments", icon=":material/assignment_ind:"),
+        "Admin",
+        (ROLE_ADMIN,),
+    ),
     (st.Page("pages/users.py", title="Users", icon=":material/group:"), "Admin", (ROLE_ADMIN,)),
     (st.Page("pages/account.py", title="Account", icon=":material/person:"), "Account", ALL),
 ]

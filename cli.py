@@ -138,6 +138,25 @@ def setup(
     typer.echo("")
 
 
+@app.command()
+@user_errors
+def assign(
+    dataset: str = typer.Option(..., "--dataset", "-d"),
+    overlap: int = typer.Option(2, "--overlap", help="Annotators per query."),
+    annotators: str = typer.Option("", "--annotators", help="Comma-separated names (default: all)."),
+) -> None:
+    """Give every query of a dataset to OVERLAP annotators, balanced (incremental)."""
+    from services.assignment import assign as assign_queries
+
+    names = [a.strip() for a in annotators.split(",") if a.strip()] or None
+    report = assign_queries(_db(), dataset, overlap=overlap, annotators=names)
+    typer.echo(f"assigned {report.n_new} new query slots in {dataset} (overlap {overlap})")
+    for name, n in report.per_annotator.items():
+        typer.echo(f"  {name:<20} {n:>7} queries")
+    if report.n_queries_short:
+        typer.echo(f"warning: {report.n_queries_short} queries have fewer than {overlap} annotators")
+
+
 @app.command("datasets")
 @user_errors
 def datasets_cmd() -> None:

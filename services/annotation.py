@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from db.models import (
@@ -47,11 +48,12 @@ from db.session import Database
 from services.auth import Actor, require_role
 from services.bundle import MAX_QUERY_CHARS, ZERO_WIDTH
 from services.config import load_settings
-from services.errors import NotFoundError, PermissionDenied, ValidationError
+from services.errors import NotFoundError, PermissionDenied, SaveFailed, ValidationError
 from services.media import MediaStore
 
 PENDING, SKIPPED, DONE = "pending", "skipped", "done"
 MAX_NOTE_CHARS = 2_000
+SAVE_ATTEMPTS = 3
 
 
 # --------------------------------------------------------------------------- views
@@ -479,16 +481,30 @@ def submit(db: Database, actor: Actor, assignment_id: int, decision: Decision) -
     """
     require_role(actor, ROLE_ANNOTATOR)
     _validate(decision)
-    try:
-        return _submit(db, actor, assignment_id, decision)
-    except IntegrityError:
-        # A concurrent retry with the same client token won the race: it is stored once.
-        with db.read() as s:
-            existing = s.scalar(select(Submission).where(Submission.client_token == decision.client_token))
-            if existing is None or existing.user_id != actor.id:
-                raise
-            a = s.get(Assignment, existing.assignment_id)
-            return SubmitResult(existing.id, True, _next(s, actor, s.get(Query, a.query_id).dataset_id, None))
+    for attempt in range(SAVE_ATTEMPTS):
+        try:
+            return _submit(db, actor, assignment_id, decision)
+        except IntegrityError:
+            return _stored_before(db, actor, decision)
+        except OperationalError as e:
+            # Busy or restarting database: the transaction rolled back whole; try again, and
+            # then hand it back to the caller, which keeps the decision and retries later.
+            if attempt == SAVE_ATTEMPTS - 1:
+                raise SaveFailed(
+                    f"the database did not accept the submit ({e.orig}); nothing is lost, retry"
+                ) from e
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _stored_before(db: Database, actor: Actor, decision: Decision) -> SubmitResult:
+    """A concurrent retry with the same client token won the race: it is stored once."""
+    with db.read() as s:
+        existing = s.scalar(select(Submission).where(Submission.client_token == decision.client_token))
+        if existing is None or existing.user_id != actor.id:
+            raise SaveFailed("the submit clashed with another write; nothing is lost, retry")
+        a = s.get(Assignment, existing.assignment_id)
+        return SubmitResult(existing.id, True, _next(s, actor, s.get(Query, a.query_id).dataset_id, None))
 
 
 def _submit(db: Database, actor: Actor, assignment_id: int, decision: Decision) -> SubmitResult:

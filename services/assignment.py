@@ -108,3 +108,32 @@ def assign(
         }
     log.info("assigned %d new query slots in %s (overlap %d)", len(rows), dataset, overlap)
     return AssignmentReport(dataset, overlap, len(rows), per_annotator, short)
+
+
+@dataclass(frozen=True)
+class QueueSize:
+    dataset: str
+    annotator: str
+    assigned: int
+    done: int
+    skipped: int
+
+
+def queue_sizes(db: Database, *, actor: Actor = SYSTEM) -> list[QueueSize]:
+    """Per dataset and annotator: how many queries are assigned, done and skipped (counts only)."""
+    require_role(actor, ROLE_ADMIN)
+    with db.read() as s:
+        rows = s.execute(
+            select(Dataset.name, User.name, Assignment.status, func.count())
+            .join(Query, Query.id == Assignment.query_id)
+            .join(Dataset, Dataset.id == Query.dataset_id)
+            .join(User, User.id == Assignment.user_id)
+            .group_by(Dataset.name, User.name, Assignment.status)
+        ).all()
+    table: dict[tuple[str, str], dict[str, int]] = {}
+    for dataset, name, status, n in rows:
+        table.setdefault((dataset, name), {})[status] = n
+    return [
+        QueueSize(d, n, sum(c.values()), c.get("done", 0), c.get("skipped", 0))
+        for (d, n), c in sorted(table.items())
+    ]

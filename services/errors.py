@@ -50,3 +50,7 @@ class ValidationError(QrelsError):
 
 class DemoError(QrelsError):
     """The demo generator was asked for something it cannot make."""
+
+
+class SaveFailed(QrelsError):
+    """The database could not store a submission (busy, restarting); it is safe to retry."""
