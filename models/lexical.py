@@ -1,0 +1,142 @@
+"""BM25 over items' title and text, with the ``bm25s`` library.
+
+Tokenisation is built for catalogues that mix English and German: NFKC + case folding, words of
+letters and digits, English and German stop words removed, then the English and the German
+Snowball stemmers applied in turn. Chained stemming maps ``dresses``/``dress``,
+``Kleider``/``Kleid``, ``Stühle``/``Stuhl`` and ``shoes``/``shoe`` together; it is applied
+identically to items and queries, so what matters is that forms of one word meet, not that the
+stems are words.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import unicodedata
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
+
+__all__ = ["Bm25Index", "tokenize"]
+
+logger = logging.getLogger(__name__)
+
+_WORD = re.compile(r"[^\W_]+")
+_STOPWORDS = frozenset(
+    unicodedata.normalize("NFKC", w).casefold() for w in (*STOPWORDS_EN, *STOPWORDS_GERMAN)
+)
+_IDS_FILE = "item_ids.json"
+_FORMAT = "qrels-bm25-v1"
+
+
+@lru_cache(maxsize=1)
+def _stemmers() -> tuple[Stemmer.Stemmer, Stemmer.Stemmer]:
+    return Stemmer.Stemmer("english"), Stemmer.Stemmer("german")
+
+
+def tokenize(text: str) -> list[str]:
+    """Split ``text`` into the index's terms (folded, stop words removed, stemmed)."""
+    english, german = _stemmers()
+    words = [w for w in _WORD.findall(unicodedata.normalize("NFKC", text).casefold()) if w not in _STOPWORDS]
+    return german.stemWords(english.stemWords(words))
+
+
+class Bm25Index:
+    """A BM25 index over items, searched by query texts.
+
+    Build with :meth:`build` or :meth:`load`.
+    """
+
+    def __init__(self, retriever: bm25s.BM25, ids: list[str]) -> None:
+        self._retriever = retriever
+        self.ids = ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def build(cls, ids: Sequence[str], texts: Sequence[str]) -> Bm25Index:
+        """Index ``texts[i]`` (an item's title and text, joined) under ``ids[i]``.
+
+        Raises:
+            ValueError: lengths differ, no items are given, or an id repeats.
+        """
+        if len(ids) != len(texts):
+            raise ValueError(f"{len(ids)} ids but {len(texts)} texts; give one text per item")
+        if not ids:
+            raise ValueError("no items to index; import items first")
+        if len(set(ids)) != len(ids):
+            raise ValueError("item ids repeat; give each item once")
+        retriever = bm25s.BM25()
+        retriever.index([tokenize(t) for t in texts], show_progress=False)
+        logger.info("BM25 index over %d items, %d terms", len(ids), len(retriever.vocab_dict))
+        return cls(retriever, list(ids))
+
+    def search(self, query_texts: Sequence[str], k: int) -> tuple[list[list[str]], list[np.ndarray]]:
+        """Return the top ``k`` items of each query.
+
+        Items sharing no term with a query are not returned, so a list may be shorter than
+        ``k`` (empty for a query of stop words only). Equal scores are ordered by index position.
+
+        Returns:
+            ``(ids, scores)``: per query, the item ids best first and their float32 BM25 scores.
+        """
+        if k < 1:
+            raise ValueError(f"k must be at least 1, not {k}")
+        vocab = self._retriever.vocab_dict
+        ids_out: list[list[str]] = []
+        scores_out: list[np.ndarray] = []
+        for text in query_texts:
+            term_ids = [vocab[t] for t in tokenize(text) if t in vocab and t != ""]
+            if not term_ids:
+                ids_out.append([])
+                scores_out.append(np.empty(0, dtype=np.float32))
+                continue
+            scores = np.asarray(self._retriever.get_scores_from_ids(term_ids), dtype=np.float32)
+            top = _top_positive(scores, k)
+            ids_out.append([self.ids[i] for i in top])
+            scores_out.append(scores[top])
+        return ids_out, scores_out
+
+    def save(self, folder: Path) -> None:
+        """Write the index to ``folder`` (created if missing)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._retriever.save(str(folder), show_progress=False)
+        (folder / _IDS_FILE).write_text(json.dumps({"format": _FORMAT, "ids": self.ids}), "utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> Bm25Index:
+        """Read an index written by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: ``folder`` holds no saved index (build one first).
+            ValueError: the folder was written by another format version (rebuild it).
+        """
+        folder = Path(folder)
+        ids_path = folder / _IDS_FILE
+        if not ids_path.is_file():
+            raise FileNotFoundError(f"no BM25 index in {folder}; build it with Bm25Index.build(...).save()")
+        meta = json.loads(ids_path.read_text("utf-8"))
+        if meta.get("format") != _FORMAT:
+            raise ValueError(
+                f"BM25 index in {folder} has format {meta.get('format')!r}, not {_FORMAT}; rebuild it"
+            )
+        retriever = bm25s.BM25.load(str(folder), show_progress=False)
+        return cls(retriever, list(meta["ids"]))
+
+
+def _top_positive(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest positive scores, ties to the lower index."""
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) > k:
+        kth = np.partition(scores[positive], len(positive) - k)[len(positive) - k]
+        positive = positive[scores[positive] >= kth]
+    order = np.lexsort((positive, -scores[positive]))[:k]
+    return positive[order]

@@ -1,0 +1,59 @@
+"""BM25 over item texts in English and German."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from models.lexical import Bm25Index, tokenize
+
+ITEMS = {
+    "it1": "Valora Aria silk dress. A silk dress by Valora. Knee-length with a fitted waist.",
+    "it2": "Nordwind Vega leather shoe. Cushioned insole for all-day comfort.",
+    "it3": "Kestrel Milo Kleid aus Baumwolle. Kleid aus Baumwolle von Kestrel.",
+    "it4": "Halden Juno Stuhl aus Eiche. Stabiler Rahmen, einfach aufzubauen.",
+    "it5": "Brisa Nova wool hat. Wide brim, packable.",
+}
+
+
+@pytest.fixture(scope="module")
+def index() -> Bm25Index:
+    return Bm25Index.build(list(ITEMS), list(ITEMS.values()))
+
+
+def test_tokenize_folds_case_stopwords_and_plurals() -> None:
+    assert tokenize("The Dresses") == tokenize("dress")
+    assert tokenize("Kleider") == tokenize("Kleid")
+    assert tokenize("Stühle") == tokenize("STUHL")
+    assert tokenize("shoes") == tokenize("shoe")
+    assert tokenize("the and of und der die") == []
+
+
+def test_search_finds_the_document_with_the_query_words(index: Bm25Index) -> None:
+    ids, scores = index.search(
+        ["Find a silk dress by Valora", "leather shoes", "Ich suche Kleider aus Baumwolle", "Stühle", "the"],
+        k=3,
+    )
+    assert ids[0][0] == "it1"
+    assert ids[1] == ["it2"]  # only items sharing a term come back
+    assert ids[2][0] == "it3"
+    assert ids[3] == ["it4"]
+    assert ids[4] == [] and len(scores[4]) == 0
+    assert all(list(s) == sorted(s, reverse=True) for s in scores)
+
+
+def test_save_and_load(index: Bm25Index, tmp_path: Path) -> None:
+    index.save(tmp_path / "bm25")
+    loaded = Bm25Index.load(tmp_path / "bm25")
+    query = ["wool hat", "dress"]
+    assert loaded.search(query, k=2)[0] == index.search(query, k=2)[0]
+    with pytest.raises(FileNotFoundError, match="no BM25 index"):
+        Bm25Index.load(tmp_path / "elsewhere")
+
+
+def test_build_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="one text per item"):
+        Bm25Index.build(["a"], [])
+    with pytest.raises(ValueError, match="repeat"):
+        Bm25Index.build(["a", "a"], ["x", "y"])
