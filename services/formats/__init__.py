@@ -1,0 +1,14 @@
+"""Readers of public benchmark formats, each turning files into a :class:`~services.bundle.ParsedBundle`.
+
+Each reader takes the benchmark's folder (or, where the format is one file per split, a file)
+and ``allowed_roots``, plus a ``split`` (and format-specific) keyword with a sensible default.
+The formats and their pitfalls are described in the project's formats notes; each module's
+docstring says how its fields map onto items, queries and qrels. None of these benchmarks ships
+its images with the annotations, so every reader allows missing images (placeholder cards).
+"""
+
+from __future__ import annotations
+
+from services.formats.trec import read_trec_qrels, read_trec_run
+
+__all__ = ["read_trec_qrels", "read_trec_run"]
