@@ -36,6 +36,7 @@ from services.auth import SYSTEM, Actor, require_role
 from services.bundle import ImageSource, ParsedBundle, read_native_bundle
 from services.config import load_settings
 from services.errors import BundleError, DatasetExistsError, ValidationError
+from services.formats import FORMAT_READERS
 from services.media import ImageInfo, ImageProblem, MediaStore, inspect_image
 
 log = logging.getLogger(__name__)
@@ -313,7 +314,7 @@ def _dimensions(src: ImageSource | None, infos: dict[Path, ImageInfo | None]) ->
     return {"width": info.width if info else None, "height": info.height if info else None}
 
 
-READERS: dict[str, Callable[..., ParsedBundle]] = {"native": read_native_bundle}
+READERS: dict[str, Callable[..., ParsedBundle]] = {"native": read_native_bundle, **FORMAT_READERS}
 
 
 def import_bundle(

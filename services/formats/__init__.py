@@ -9,6 +9,25 @@ its images with the annotations, so every reader allows missing images (placehol
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from services.bundle import ParsedBundle
+from services.formats.circo import read_circo
+from services.formats.cirr import read_cirr
+from services.formats.fashioniq import read_fashioniq
 from services.formats.trec import read_trec_qrels, read_trec_run
 
-__all__ = ["read_trec_qrels", "read_trec_run"]
+FORMAT_READERS: dict[str, Callable[..., ParsedBundle]] = {
+    "circo": read_circo,
+    "cirr": read_cirr,
+    "fashioniq": read_fashioniq,
+}
+
+__all__ = [
+    "FORMAT_READERS",
+    "read_circo",
+    "read_cirr",
+    "read_fashioniq",
+    "read_trec_qrels",
+    "read_trec_run",
+]
