@@ -92,7 +92,9 @@ def test_repository_layout_and_images_folder(tmp_path: Path) -> None:
 
 def test_missing_split_and_mismatched_split(tmp_path: Path) -> None:
     copy_shared("circo", ["test.json"], tmp_path)
-    with pytest.raises(BundleError, match=r"no annotations/val.json or val.json"):
+    with pytest.raises(
+        BundleError, match=r"no annotations/val.json or val.json .*found test.json: give that file"
+    ):
         read_circo(tmp_path)
     with pytest.raises(BundleError, match="the file is the 'test' split but split='val'"):
         read_circo(tmp_path / "test.json", split="val")

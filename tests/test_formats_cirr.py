@@ -125,18 +125,27 @@ def test_repository_layout_reads_real_images(db: Database, data_dir: Path, tmp_p
         assert query.extra["target_soft"] == {"dev-430-3-img0": 1.0, "dev-1028-1-img1": -1.0}
 
 
+def make_test1(folder: Path) -> Path:
+    """A one-query CIRR test1 split, from the real record quoted in formats.md."""
+    folder.mkdir(parents=True)
+    (folder / "cap.rc2.test1.json").write_text(json.dumps([TEST1_RECORD]))
+    members = TEST1_RECORD["img_set"]["members"]
+    (folder / "split.rc2.test1.json").write_text(json.dumps({m: f"./test1/{m}.png" for m in members}))
+    return folder
+
+
 def test_test1_imports_without_ground_truth(
     db: Database, data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (tmp_path / "cap.rc2.test1.json").write_text(json.dumps([TEST1_RECORD]))
-    members = TEST1_RECORD["img_set"]["members"]
-    (tmp_path / "split.rc2.test1.json").write_text(json.dumps({m: f"./test1/{m}.png" for m in members}))
+    folder = make_test1(tmp_path / "test1")
     with caplog.at_level(logging.WARNING):
-        bundle = read_cirr(tmp_path, split="test")
+        bundle = read_cirr(folder, split="test")
     assert "no ground truth" in caplog.text
+    with pytest.raises(BundleError, match=re.escape("found cap.rc2.test1.json: give that file")):
+        read_cirr(folder)
     assert [q.ext_id for q in bundle.queries] == ["12064"] and bundle.qrels == []
     assert bundle.queries[0].extra["img_set"]["reference_rank"] == 4
-    report = import_bundle(db, tmp_path / "cap.rc2.test1.json", "cirr-test1", format="cirr")
+    report = import_bundle(db, folder / "cap.rc2.test1.json", "cirr-test1", format="cirr")
     assert (report.n_items, report.n_queries, report.n_qrels, report.n_missing_images) == (6, 1, 0, 6)
 
 
@@ -179,7 +188,7 @@ def _split_value(folder: Path) -> None:
 def test_broken_input_names_the_record_and_writes_nothing(
     db: Database, data_dir: Path, tmp_path: Path, damage, file: str, message: str
 ) -> None:
-    import_bundle(db, shared("cirr"), "cirr-val", format="cirr")
+    import_bundle(db, make_test1(tmp_path / "test1") / "cap.rc2.test1.json", "cirr-test1", format="cirr")
     before = table_counts(db)
     folder = copy_shared("cirr", FILES, tmp_path / "cirr")
     damage(folder)

@@ -97,6 +97,21 @@ def test_import_end_to_end_with_placeholders(db: Database, data_dir: Path) -> No
         assert query.category == "toptee" and len(query.refs) == 1
 
 
+def make_tiny(folder: Path) -> Path:
+    """The first three real dress pairs and a gallery of just their images."""
+    folder.mkdir(parents=True)
+    pairs = load_json("fashioniq", "cap.dress.val.json")[:3]
+    (folder / "cap.dress.val.json").write_text(json.dumps(pairs))
+    gallery = sorted({p["candidate"] for p in pairs} | {p["target"] for p in pairs})
+    (folder / "split.dress.val.json").write_text(json.dumps(gallery))
+    return folder
+
+
+def test_tiny_split(tmp_path: Path) -> None:
+    bundle = read_fashioniq(make_tiny(tmp_path / "tiny"))
+    assert (len(bundle.items), len(bundle.queries), len(bundle.qrels)) == (6, 3, 3)
+
+
 def _truncate(folder: Path) -> None:
     data = (folder / "cap.shirt.val.json").read_bytes()
     (folder / "cap.shirt.val.json").write_bytes(data[:-100])
@@ -125,7 +140,7 @@ def _outside_gallery(folder: Path) -> None:
 def test_broken_input_names_the_record_and_writes_nothing(
     db: Database, data_dir: Path, tmp_path: Path, damage, message: str, line: int | None
 ) -> None:
-    import_bundle(db, shared("fashioniq", "cap.dress.val.json"), "fiq-dress", format="fashioniq")
+    import_bundle(db, make_tiny(tmp_path / "tiny"), "fiq-tiny", format="fashioniq")
     before = table_counts(db)
     folder = copy_shared("fashioniq", ["cap.shirt.val.json", "split.shirt.val.json"], tmp_path / "fiq")
     damage(folder)

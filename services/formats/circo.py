@@ -56,11 +56,20 @@ def read_circo(path: Path, *, split: str | None = None, allowed_roots: tuple[Pat
         split = pick_split(split, None, DEFAULT_SPLIT, SPLITS)
         file = first_file(path, (f"annotations/{split}.json", f"{split}.json"))
         if file is None:
-            hidden = " (test ground truth is hidden; use the val split to validate positives)"
-            raise BundleError(
-                f"no annotations/{split}.json or {split}.json in {str(path)!r}"
-                + (hidden if split == "test" else ""),
+            others = [
+                s for s in SPLITS if s != split and first_file(path, (f"annotations/{s}.json", f"{s}.json"))
+            ]
+            hint = (
+                f"; found {others[0]}.json: give that file to import its split"
+                + (
+                    " (test ground truth is hidden: it imports with no positives)"
+                    if others[0] == "test"
+                    else ""
+                )
+                if others
+                else ""
             )
+            raise BundleError(f"no annotations/{split}.json or {split}.json in {str(path)!r}{hint}")
         root = path.resolve()
     else:
         file = path

@@ -84,9 +84,15 @@ def read_cirr(path: Path, *, split: str | None = None, allowed_roots: tuple[Path
         split = pick_split(split, None, DEFAULT_SPLIT, SPLITS)
         captions = _captions_in(path, split)
         if captions is None:
+            others = sorted({p.name for d in (path, path / "captions") for p in d.glob("cap.rc2.*.json")})
+            hint = (
+                f"found {', '.join(others)}: give that file to import its split "
+                "(test1 ground truth is hidden: it imports with no positives)"
+                if others
+                else "give the CIRR folder or the captions file"
+            )
             raise BundleError(
-                f"no captions/cap.rc2.{split}.json (or cap.rc2.{split}.json) in {str(path)!r}; "
-                "give the CIRR folder or the captions file"
+                f"no captions/cap.rc2.{split}.json (or cap.rc2.{split}.json) in {str(path)!r}; {hint}"
             )
         root = path.resolve()
     else:
