@@ -129,13 +129,56 @@ def setup(
     if not database_is_empty(db):
         typer.echo("database ready (not empty: demo not loaded)")
         return
-    report, credentials = load_demo(db, settings.data_dir, n_items=demo_items, n_queries=demo_queries)
+    bars = _Bars()
+    try:
+        report, credentials = load_demo(
+            db, settings.data_dir, n_items=demo_items, n_queries=demo_queries, progress=bars
+        )
+    finally:
+        bars.close()
     typer.echo(f"loaded demo dataset: {report.n_items} items, {report.n_queries} queries")
     typer.echo("")
     typer.echo("Demo accounts (shown only this once; `python cli.py users passwd NAME` resets one):")
     for c in credentials:
         typer.echo(f"  {c.role:<10} {c.name:<12} {c.password}")
     typer.echo("")
+
+
+@app.command()
+@user_errors
+def embed(dataset: str = typer.Option(..., "--dataset", "-d")) -> None:
+    """Embed a dataset's item images, item texts and queries (only what is not stored yet)."""
+    from services.ranking import embed_dataset
+
+    bars = _Bars()
+    try:
+        report = embed_dataset(_db(), dataset, progress=bars)
+    finally:
+        bars.close()
+    typer.echo(
+        f"embedded {report.images_embedded} images ({report.images_stored_before} stored before), "
+        f"{report.texts_embedded} item texts, {report.queries_embedded} queries with {report.model_key}"
+    )
+    for ext_id, reason in report.failed:
+        typer.echo(f"warning: item {ext_id}: image skipped: {reason}")
+
+
+@app.command()
+@user_errors
+def rank(
+    dataset: str = typer.Option(..., "--dataset", "-d"),
+    k: int = typer.Option(100, "--k", help="Candidates per query and ranker."),
+) -> None:
+    """Rank every query with CLIP (image, text) and BM25 and pool them (run `embed` first)."""
+    from services.ranking import rank_dataset
+
+    bars = _Bars()
+    try:
+        report = rank_dataset(_db(), dataset, k=k, progress=bars)
+    finally:
+        bars.close()
+    runs = ", ".join(f"{name} {n}" for name, n in report.runs.items())
+    typer.echo(f"ranked {report.n_queries} queries of {dataset} (top {report.k}): {runs} candidate rows")
 
 
 @app.command()

@@ -104,6 +104,15 @@ class Bm25Index:
             scores_out.append(scores[top])
         return ids_out, scores_out
 
+    def scores(self, query_text: str) -> np.ndarray:
+        """BM25 scores of one query against every item, in index order (float32, zeros where no
+        term matches): for score-level fusion with another ranker over the whole pool."""
+        vocab = self._retriever.vocab_dict
+        term_ids = [vocab[t] for t in tokenize(query_text) if t in vocab and t != ""]
+        if not term_ids:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return np.asarray(self._retriever.get_scores_from_ids(term_ids), dtype=np.float32)
+
     def save(self, folder: Path) -> None:
         """Write the index to ``folder`` (created if missing)."""
         folder = Path(folder)

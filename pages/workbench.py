@@ -12,12 +12,13 @@ from db.models import REJECT_REASONS, ROLE_ANNOTATOR
 from services import annotation as ann
 from services.annotation import Decision, LabelInput
 from services.errors import QrelsError, SaveFailed
+from services.ranking import search_pool
 from ui.cards import render_card
 from ui.state import database, require_role
 
 PER_PAGE = 20
 COLUMNS = 5
-POSITIVE_LABELS = {"Relevant": "relevant", "Not relevant": "not_relevant", "Unsure": "unsure"}
+POSITIVE_LABELS = {"Yes": "relevant", "No": "not_relevant", "Unsure": "unsure"}
 LABEL_NAMES = {v: k for k, v in POSITIVE_LABELS.items()}
 VERDICTS = {"Accept": "accept", "Reject": "reject", "Rewrite": "rewrite"}
 SHORTCUTS = {
@@ -39,6 +40,7 @@ KEY_STARTED = "wb_started"  # {assignment id: time shown}
 KEY_ADDED = "wb_added"  # {assignment id: {item id: LabelInput}} added positives
 KEY_PENDING = "wb_pending"  # (assignment id, Decision) not yet stored: retried, never dropped
 KEY_TOKEN = "wb_token"  # {assignment id: client token of the next submit}
+KEY_SEARCH = "wb_search"  # (assignment id, text, like item id, like item ext id) of the last search
 
 user = require_role(ROLE_ANNOTATOR)
 db = database()
@@ -176,11 +178,10 @@ for n, card in enumerate(task.positives):
         render_card(card, key=f"pos_{aid}_{card.item_id}")
         previous = task.my_labels.get(card.item_id)
         st.segmented_control(
-            "Label",
+            "Relevant?",
             list(POSITIVE_LABELS),
             default=LABEL_NAMES.get(previous) if previous else None,
             key=f"pos_{aid}_{card.item_id}",
-            label_visibility="collapsed",
         )
 
 
@@ -225,9 +226,63 @@ def candidate_grid() -> None:
                 on_change=toggle,
                 args=(item_id, cand.position),
             )
+            if st.button(
+                "More like this", key=f"like_{aid}_{item_id}", icon=":material/image_search:", type="tertiary"
+            ):
+                st.session_state[KEY_SEARCH] = (aid, None, item_id, cand.card.ext_id)
+                st.rerun()
 
 
 candidate_grid()
+
+
+def toggle_search(item_id: int, search_text: str) -> None:
+    if item_id in added:
+        del added[item_id]
+    else:
+        added[item_id] = LabelInput("relevant", "search", search_text=search_text)
+
+
+@st.fragment
+def pool_search() -> None:
+    """Free-text search over the whole pool, or "more like this" from a card."""
+    st.subheader("Search the pool")
+    with st.form(f"search_form_{aid}", border=False):
+        cols = st.columns([5, 1])
+        text = cols[0].text_input(
+            "Search text",
+            key=f"search_text_{aid}",
+            label_visibility="collapsed",
+            placeholder="Search the pool…",
+        )
+        if cols[1].form_submit_button("Search", icon=":material/search:", width="stretch") and text.strip():
+            st.session_state[KEY_SEARCH] = (aid, text.strip(), None, None)
+    state = st.session_state.get(KEY_SEARCH)
+    if not state or state[0] != aid:
+        return
+    _, text, like_item, like_ext = state
+    label = text if text else f"more like {like_ext}"
+    try:
+        hits = search_pool(db, task.dataset, text=text, like_item=like_item, k=PER_PAGE)
+    except QrelsError as e:
+        st.caption(str(e))
+        return
+    st.caption(f"Results for: {label}" if text else f"Items that look like {like_ext}")
+    shown = [h for h in hits if h.item_id not in {c.item_id for c in task.positives}]
+    grid = st.columns(COLUMNS)
+    for n, card in enumerate(ann.cards(db, task.dataset, [h.item_id for h in shown])):
+        with grid[n % COLUMNS]:
+            render_card(card, key=f"search_{aid}_{card.item_id}")
+            st.checkbox(
+                "Relevant",
+                value=card.item_id in added,
+                key=f"search_{aid}_{card.item_id}",
+                on_change=toggle_search,
+                args=(card.item_id, label),
+            )
+
+
+pool_search()
 
 st.subheader("The query itself")
 names = list(VERDICTS)

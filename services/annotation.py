@@ -705,3 +705,14 @@ def undo_last(db: Database, actor: Actor, dataset: str) -> int | None:
         a.done_at = None if a.status != DONE else a.done_at
         submission.undone_at = now
         return a.id
+
+
+def cards(db: Database, dataset: str, item_ids: list[int]) -> list[Card]:
+    """Cards for items of ``dataset``, in the order given (search results)."""
+    store = _store()
+    with db.read() as s:
+        ds = _dataset_of(s, dataset)
+        rows = {
+            it.id: it for it in s.scalars(select(Item).where(Item.id.in_(item_ids), Item.dataset_id == ds.id))
+        }
+        return [card_of(rows[i], store) for i in item_ids if i in rows]

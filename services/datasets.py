@@ -121,13 +121,17 @@ def set_guidelines(db: Database, name: str, markdown: str, *, actor: Actor = SYS
         dataset.guidelines = markdown
 
 
-SETTING_TYPES = {"k": int, "show_scores": bool, "overlap": int}
+SETTING_TYPES = {"k": int, "show_scores": bool, "overlap": int, "clip_model": str, "clip_pretrained": str}
 
 
 def update_settings(
     db: Database, name: str, changes: dict[str, Any], *, actor: Actor = SYSTEM
 ) -> dict[str, Any]:
-    """Change per-dataset settings (``k``: candidate depth 1-1000, ``show_scores``, ``overlap``)."""
+    """Change per-dataset settings.
+
+    ``k``: candidate depth 1-1000; ``show_scores``; ``overlap``; ``clip_model`` and
+    ``clip_pretrained``: the open_clip model and tag or local checkpoint that embeds this dataset.
+    """
     require_role(actor, ROLE_ADMIN)
     for key, value in changes.items():
         kind = SETTING_TYPES.get(key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,10 @@ from sqlalchemy import func, select
 
 from db.models import ROLE_ADMIN, ROLE_ANNOTATOR, ROLE_REVIEWER, Dataset, User
 from db.session import Database
+from models.embedder import DEMO_CHECKPOINT
+from services.assignment import assign
 from services.auth import add_user, generate_password
+from services.datasets import update_settings
 from services.demo import generate_demo
 from services.importer import ImportReport, import_bundle
 
@@ -58,10 +62,27 @@ def load_demo(
     n_queries: int = 200,
     seed: int = 0,
     with_users: bool = True,
+    with_ranking: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[ImportReport, list[Credential]]:
-    """Generate the demo bundle under ``data_dir/demo`` and import it as dataset ``demo``."""
+    """Generate the demo bundle under ``data_dir/demo``, import it as dataset ``demo``, create its
+    users, rank its candidates with the demo CLIP model and assign its queries (overlap 2)."""
     out = Path(data_dir) / "demo"
     generate_demo(out, n_items=n_items, n_queries=n_queries, seed=seed, overwrite=True)
     report = import_bundle(db, out, DEMO_DATASET, replace=True, is_demo=True, data_dir=data_dir)
+    # The demo ranks with the small CLIP model trained on the generator's images (models/demo_clip).
+    update_settings(db, DEMO_DATASET, {"clip_model": "qrels-demo-clip", "clip_pretrained": "demo"})
     credentials = create_demo_users(db) if with_users else []
+    if with_ranking and not DEMO_CHECKPOINT.is_file():
+        log.warning(
+            "no demo CLIP checkpoint at %s: the demo has no candidates until it is trained", DEMO_CHECKPOINT
+        )
+    elif with_ranking:
+        # Candidates from the demo CLIP model, and work for the annotators, so the demo is usable at once.
+        from services.ranking import embed_dataset, rank_dataset
+
+        embed_dataset(db, DEMO_DATASET, data_dir=data_dir, progress=progress)
+        rank_dataset(db, DEMO_DATASET, k=100, data_dir=data_dir, progress=progress)
+        if with_users:
+            assign(db, DEMO_DATASET, overlap=2)
     return report, credentials

@@ -79,7 +79,7 @@ def test_judge_positives_add_a_candidate_and_accept(shop: Database, people) -> N
     task = at.session_state["wb_task"]
     keys = segmented_keys(at)
     assert len(keys) == 2
-    for key, value in zip(keys, ["Relevant", "Not relevant"], strict=True):
+    for key, value in zip(keys, ["Yes", "No"], strict=True):
         next(w for w in at.get("button_group") if w.key == key).set_value(value)
     cand = task.candidates[0]
     at.checkbox(key=f"cand_{task.assignment_id}_{cand.card.item_id}").check()
@@ -117,7 +117,7 @@ def test_rewrite_keeps_history_then_undo_and_skip(shop: Database, people) -> Non
     task = at.session_state["wb_task"]
     aid = task.assignment_id
     for key in segmented_keys(at):
-        next(w for w in at.get("button_group") if w.key == key).set_value("Relevant")
+        next(w for w in at.get("button_group") if w.key == key).set_value("Yes")
     at.radio(key=f"verdict_{aid}").set_value("Rewrite").run()
     at.text_area(key=f"rewrite_{aid}").input("Find a red cotton top <b>now</b>")
     at.button(key="wb_submit").click().run()
@@ -146,7 +146,7 @@ def test_annotator_b_sees_nothing_of_a(shop: Database, people) -> None:
     at = open_page("../pages/workbench.py", a)
     task = at.session_state["wb_task"]
     for key in segmented_keys(at):
-        next(w for w in at.get("button_group") if w.key == key).set_value("Not relevant")
+        next(w for w in at.get("button_group") if w.key == key).set_value("No")
     at.radio(key=f"verdict_{task.assignment_id}").set_value("Rewrite").run()
     at.text_area(key=f"rewrite_{task.assignment_id}").input("A's private rewrite")
     at.button(key="wb_submit").click().run()

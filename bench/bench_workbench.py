@@ -1,0 +1,110 @@
+"""Workbench speed: server time from a click on "Submit and next" to the next rendered query.
+
+Builds a demo (default 100,000 items and 10,000 queries, as issue 4 asks), ranks it with the demo
+CLIP model, assigns every query to one annotator, then drives pages/workbench.py with Streamlit's
+AppTest (the same script run a browser's click triggers) and times each submit + rerender. It
+also counts full-size image decodes during the reruns (PIL.Image.open): thumbnails are made at
+import, so the goal is zero. Goals on this CPU: p50 <= 150 ms, p95 <= 300 ms.
+
+    python bench/bench_workbench.py [--items 100000] [--queries 10000] [--clicks 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_candidate_recall import append_result  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=10_000)
+    parser.add_argument("--clicks", type=int, default=60)
+    parser.add_argument("--k", type=int, default=100)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="qrels-bench-wb-"))
+    os.environ["QRELS_DB_URL"] = f"sqlite:///{work / 'bench.db'}"
+    os.environ["QRELS_DATA_DIR"] = str(work / "data")
+    from PIL import Image
+    from streamlit.testing.v1 import AppTest
+
+    from db import migrate
+    from db.session import Database
+    from services import ranking
+    from services.assignment import assign
+    from services.auth import Actor, add_user
+    from services.datasets import update_settings
+    from services.demo import generate_demo
+    from services.importer import import_bundle
+
+    migrate.upgrade(os.environ["QRELS_DB_URL"])
+    db = Database()
+    t0 = time.perf_counter()
+    generate_demo(work / "demo", n_items=args.items, n_queries=args.queries, seed=0)
+    t1 = time.perf_counter()
+    import_bundle(db, work / "demo", "demo", is_demo=True)
+    t2 = time.perf_counter()
+    update_settings(db, "demo", dict(ranking.DEMO_SETTINGS))
+    ranking.embed_dataset(db, "demo")
+    t3 = time.perf_counter()
+    ranking.rank_dataset(db, "demo", k=args.k)
+    t4 = time.perf_counter()
+    info = add_user(db, "bench", "annotator", "bench-password")
+    assign(db, "demo", overlap=1, annotators=["bench"])
+    print(
+        f"setup: generate {t1 - t0:.0f} s, import {t2 - t1:.0f} s, embed {t3 - t2:.0f} s, rank {t4 - t3:.0f} s",
+        flush=True,
+    )
+
+    opened = 0
+    original_open = Image.open
+
+    def counting_open(*a, **kw):
+        nonlocal opened
+        opened += 1
+        return original_open(*a, **kw)
+
+    at = AppTest.from_file(str(ROOT / "pages" / "workbench.py"), default_timeout=120)
+    at.session_state["qs_user"] = Actor(info.id, info.name, info.role)
+    at.session_state["qs_last_seen"] = time.time()
+    at.run()
+    Image.open = counting_open
+    times = []
+    try:
+        for _ in range(args.clicks + 3):
+            at.session_state["qs_last_seen"] = time.time()
+            for w in at.get("button_group"):
+                if w.key and w.key.startswith("pos_"):
+                    w.set_value("Yes")
+            start = time.perf_counter()
+            at.button(key="wb_submit").click().run()
+            times.append((time.perf_counter() - start) * 1000)
+            assert not at.exception, at.exception
+    finally:
+        Image.open = original_open
+    times = times[3:]  # warm-up
+    q = statistics.quantiles(times, n=100)
+    p50, p95 = statistics.median(times), q[94]
+    print(f"submit -> next query rendered: p50 {p50:.0f} ms, p95 {p95:.0f} ms over {len(times)} clicks")
+    print(f"full-size image decodes during the reruns: {opened}")
+    command = "python bench/bench_workbench.py " + " ".join(sys.argv[1:])
+    append_result(
+        f"workbench submit -> next query rendered, server time via AppTest ({args.items:,} items, {args.queries:,} queries)",
+        f"p50 {p50:.0f} ms, p95 {p95:.0f} ms ({len(times)} clicks); {opened} image decodes in reruns",
+        command.strip(),
+    )
+
+
+if __name__ == "__main__":
+    main()

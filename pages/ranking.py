@@ -1,0 +1,58 @@
+"""Admin: embed a dataset's pool and rank every query (the candidates annotators see)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from db.models import ROLE_ADMIN
+from services import ranking
+from services.datasets import list_datasets
+from services.errors import QrelsError
+from ui.state import database, require_role
+
+user = require_role(ROLE_ADMIN)
+db = database()
+st.title("Ranking")
+st.caption(
+    "Candidates come from three rankers — CLIP query text → item image, CLIP query text → item text, "
+    "and BM25 over item text — pooled by reciprocal rank fusion. Each candidate remembers its rankers."
+)
+
+datasets = list_datasets(db)
+if not datasets:
+    st.info("Import a dataset first.")
+    st.stop()
+dataset = st.selectbox("Dataset", [d.name for d in datasets], key="ranking_dataset")
+summary = next(d for d in datasets if d.name == dataset)
+model, pretrained = ranking.model_for(summary.settings)
+st.write(f"Model: `{model}` · weights: `{pretrained}`")
+k = st.number_input(
+    "Candidates per query and ranker (k)", 1, 1000, int(summary.settings.get("k", 100)), key="ranking_k"
+)
+
+if st.button("Embed and rank", type="primary", key="ranking_start", icon=":material/play_arrow:"):
+    try:
+        ranking.start_ranking_job(db, dataset, k=int(k), actor=user)
+    except QrelsError as e:
+        st.error(str(e))
+
+
+@st.fragment(run_every=1.0)
+def jobs() -> None:
+    """Refreshes itself every second, not the whole page."""
+    rows = ranking.latest_jobs(db, dataset)
+    if not rows:
+        st.caption("No ranking job has run on this dataset yet.")
+        return
+    for job in rows:
+        with st.container(border=True):
+            st.write(f"Job {job.id} · **{job.status}**")
+            if job.status in ("queued", "running"):
+                st.progress(job.done / max(job.total, 1), text=f"{job.message}: {job.done:,} / {job.total:,}")
+            elif job.status == "failed":
+                st.error(job.message)
+            else:
+                st.caption(job.message)
+
+
+jobs()

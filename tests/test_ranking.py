@@ -1,0 +1,125 @@
+"""Ranking service: embed (resumable, corrupt images skipped), rank with three rankers, pool with
+provenance, composed queries, pool search — on a tiny random open_clip model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from db.models import Candidate, Item, Query, RankerRun
+from db.session import Database
+from models.embedder import load_clip
+from services import ranking
+from services.errors import PermissionDenied, ValidationError
+from services.importer import import_bundle
+from services.media import MediaStore
+from tests.bundles import make_bundle
+
+TINY = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 8},
+    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_embedder(tmp_path_factory: pytest.TempPathFactory):
+    import open_clip
+
+    folder = tmp_path_factory.mktemp("configs")
+    (folder / "qrels-test-tiny.json").write_text(json.dumps(TINY))
+    open_clip.add_model_config(folder)
+    return load_clip("qrels-test-tiny", None, device="cpu", allow_random=True)
+
+
+@pytest.fixture
+def shop(db: Database, tmp_path: Path, data_dir: Path) -> Database:
+    import_bundle(db, make_bundle(tmp_path / "b", n_items=12, n_queries=4), "shop")
+    return db
+
+
+def test_embed_is_resumable_and_skips_corrupt_images(shop: Database, data_dir: Path, tiny_embedder) -> None:
+    with shop.read() as s:
+        victim = s.scalar(select(Item).where(Item.ext_id == "it3"))
+        distinct = s.scalar(select(func.count(func.distinct(Item.image_sha256))))  # images are shared
+    # The stored original went bad on disk after import: it must be reported, not crash the job.
+    MediaStore(data_dir).original_path(victim.image_sha256, victim.image_ext).write_bytes(b"not an image")
+    first = ranking.embed_dataset(shop, "shop", embedder=tiny_embedder)
+    assert first.images_embedded == distinct - 1 and [e for e, _ in first.failed] == ["it3"]
+    assert first.texts_embedded == 12 and first.queries_embedded == 4
+    again = ranking.embed_dataset(shop, "shop", embedder=tiny_embedder)
+    assert (again.images_embedded, again.texts_embedded, again.queries_embedded) == (0, 0, 0)
+    assert again.images_stored_before == distinct - 1
+
+
+def test_rank_writes_each_ranker_and_a_pooled_run_with_provenance(shop: Database, tiny_embedder) -> None:
+    ranking.embed_dataset(shop, "shop", embedder=tiny_embedder)
+    report = ranking.rank_dataset(shop, "shop", k=5, embedder=tiny_embedder)
+    assert set(report.runs) == {"clip_image", "clip_text", "bm25", "hybrid", "pooled"}
+    with shop.read() as s:
+        runs = {r.name: r.id for r in s.scalars(select(RankerRun))}
+        per_ranker = {
+            (name, c.query_id, c.item_id): (c.rank, c.score)
+            for name, run_id in runs.items()
+            if name != "pooled"
+            for c in s.scalars(select(Candidate).where(Candidate.run_id == run_id))
+        }
+        pooled = s.scalars(select(Candidate).where(Candidate.run_id == runs["pooled"])).all()
+        q1 = s.scalar(select(Query).where(Query.ext_id == "q1"))
+        ref_item = q1.refs[0].item_id
+    assert all(rank <= 5 for rank, _ in per_ranker.values())
+    for c in pooled:
+        assert c.sources, "every pooled candidate names its rankers"
+        for name, source in c.sources.items():
+            assert per_ranker[(name, c.query_id, c.item_id)][0] == source["rank"]
+    for qid in {c.query_id for c in pooled}:
+        ranks = sorted(c.rank for c in pooled if c.query_id == qid)
+        assert ranks == list(range(1, len(ranks) + 1))
+        items = {c.item_id for c in pooled if c.query_id == qid}
+        union = {i for (name, q, i) in per_ranker if q == qid}
+        assert items == union  # the pool is the union of the rankers' top-k
+    # q1 is composed with it1 as its reference: the reference is never its own candidate.
+    assert ref_item not in {c.item_id for c in pooled if c.query_id == q1.id}
+
+
+def test_rerank_replaces_runs(shop: Database, tiny_embedder) -> None:
+    ranking.embed_dataset(shop, "shop", embedder=tiny_embedder)
+    ranking.rank_dataset(shop, "shop", k=3, embedder=tiny_embedder)
+    ranking.rank_dataset(shop, "shop", k=4, embedder=tiny_embedder)
+    with shop.read() as s:
+        assert s.scalar(select(func.count()).select_from(RankerRun)) == 5
+        assert s.scalar(select(func.max(Candidate.rank)).join(RankerRun).where(RankerRun.name == "bm25")) <= 4
+
+
+def test_rank_needs_embeddings_and_an_admin(shop: Database, tiny_embedder, users) -> None:
+    with pytest.raises(ValidationError, match="not embedded yet"):
+        ranking.rank_dataset(shop, "shop", embedder=tiny_embedder)
+    with pytest.raises(PermissionDenied):
+        ranking.rank_dataset(shop, "shop", embedder=tiny_embedder, actor=users["ann1"])
+    with pytest.raises(PermissionDenied):
+        ranking.start_ranking_job(shop, "shop", actor=users["reviewer"])
+
+
+def test_pool_search_by_text_and_like_this(shop: Database, tiny_embedder) -> None:
+    ranking.embed_dataset(shop, "shop", embedder=tiny_embedder)
+    ranking._search_cache.clear()
+    hits = ranking.search_pool(shop, "shop", text="Description of item 7", k=5, embedder=tiny_embedder)
+    with shop.read() as s:
+        it7 = s.scalar(select(Item.id).where(Item.ext_id == "it7"))
+    assert 0 < len(hits) <= 5 and it7 in [h.item_id for h in hits]  # BM25 finds the exact words
+    assert all(h.sources for h in hits)
+    like = ranking.search_pool(shop, "shop", like_item=it7, k=5, embedder=tiny_embedder)
+    assert like and it7 not in [h.item_id for h in like]
+    with pytest.raises(ValidationError):
+        ranking.search_pool(shop, "shop", text="  ", embedder=tiny_embedder)
+
+
+def test_model_choice_follows_dataset_then_environment(monkeypatch) -> None:
+    assert ranking.model_for({}) == ("ViT-B-32", "laion2b_s34b_b79k")
+    model, pretrained = ranking.model_for(ranking.DEMO_SETTINGS)
+    assert model == "qrels-demo-clip" and pretrained.endswith("qrels-demo-clip.pt")
+    monkeypatch.setenv("QRELS_CLIP_PRETRAINED", "/models/local.pt")
+    assert ranking.model_for({})[1] == "/models/local.pt"
