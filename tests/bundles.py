@@ -65,3 +65,29 @@ def make_bundle(root: Path, n_items: int = 6, n_queries: int = 3) -> Path:
         + [(f"q{n}", f"it{((n + 1) % n_items) + 1}", 1) for n in range(1, n_queries + 1)],
     )
     return root
+
+
+def add_pooled_candidates(db, dataset: str) -> None:
+    """Give every query of ``dataset`` a pooled run over all its items (rank = item order)."""
+    from sqlalchemy import select
+
+    from db.models import Candidate, Dataset, Item, Query, RankerRun
+
+    with db.write() as s:
+        ds = s.scalar(select(Dataset).where(Dataset.name == dataset))
+        items = s.scalars(select(Item.id).where(Item.dataset_id == ds.id).order_by(Item.id)).all()
+        run = RankerRun(dataset_id=ds.id, name="pooled", kind="pooled")
+        s.add(run)
+        s.flush()
+        for qid in s.scalars(select(Query.id).where(Query.dataset_id == ds.id)):
+            for rank, item in enumerate(items, start=1):
+                s.add(
+                    Candidate(
+                        run_id=run.id,
+                        query_id=qid,
+                        item_id=item,
+                        rank=rank,
+                        score=1.0 / rank,
+                        sources={"clip_image": {"rank": rank, "score": 0.5}},
+                    )
+                )

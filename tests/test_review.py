@@ -1,0 +1,133 @@
+"""Review queue on two annotators who disagree in known ways; adjudication; anonymity."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from db.models import Adjudication, Assignment, Query, QueryRevision
+from db.session import Database
+from services import annotation as ann
+from services import review
+from services.annotation import Decision, LabelInput
+from services.assignment import assign
+from services.auth import Actor
+from services.errors import PermissionDenied, ValidationError
+from services.importer import import_bundle
+from tests.bundles import add_pooled_candidates, make_bundle
+
+
+def submit(
+    db: Database, who: Actor, query_ext: str, *, positives: list[str], added=(), verdict="accept", **kw
+):
+    with db.read() as s:
+        aid = s.scalar(
+            select(Assignment.id).join(Query).where(Assignment.user_id == who.id, Query.ext_id == query_ext)
+        )
+    task = ann.load_task(db, who, aid)
+    labels = {
+        c.item_id: LabelInput(lbl, "original") for c, lbl in zip(task.positives, positives, strict=False)
+    }
+    by_ext = {c.card.ext_id: c for c in task.candidates}
+    for ext in added:
+        labels[by_ext[ext].card.item_id] = LabelInput("relevant", "candidate", position=by_ext[ext].position)
+    ann.submit(db, who, aid, Decision(labels=labels, verdict=verdict, client_token=uuid.uuid4().hex, **kw))
+    return task
+
+
+@pytest.fixture
+def disputed(db: Database, tmp_path: Path, data_dir: Path, users: dict[str, Actor]) -> dict[str, Actor]:
+    """q1: verdicts differ; q2: a positive labelled differently; q3: an added positive by one;
+    q4: the same decisions; q5: one unsure label; q6: both reject, one as ambiguous."""
+    import_bundle(db, make_bundle(tmp_path / "b", n_items=10, n_queries=6), "shop")
+    add_pooled_candidates(db, "shop")
+    assign(db, "shop", overlap=2)
+    a, b = users["ann1"], users["ann2"]
+    rel2 = ["relevant", "relevant"]
+    submit(db, a, "q1", positives=rel2)
+    submit(db, b, "q1", positives=[], verdict="reject", reason="wrong")
+    submit(db, a, "q2", positives=rel2)
+    submit(db, b, "q2", positives=["relevant", "not_relevant"])
+    submit(db, a, "q3", positives=rel2, added=["it9"])
+    submit(db, b, "q3", positives=rel2)
+    submit(db, a, "q4", positives=rel2, added=["it8"])
+    submit(db, b, "q4", positives=rel2, added=["it8"])
+    submit(db, a, "q5", positives=["relevant", "unsure"])
+    submit(db, b, "q5", positives=rel2)
+    submit(db, a, "q6", positives=[], verdict="reject", reason="ambiguous")
+    submit(db, b, "q6", positives=[], verdict="reject", reason="ambiguous")
+    return users
+
+
+def test_queue_holds_exactly_the_disagreements(db: Database, disputed) -> None:
+    queue = review.review_queue(db, disputed["reviewer"], "shop")
+    assert {e.ext_id: e.kinds for e in queue} == {
+        "q1": ("verdict",),
+        "q2": ("positive",),
+        "q3": ("added",),
+        "q5": ("positive", "flagged"),
+        "q6": ("flagged",),
+    }
+    assert [e.ext_id for e in review.review_queue(db, disputed["reviewer"], "shop", kind="added")] == ["q3"]
+    assert review.review_queue(db, disputed["reviewer"], "shop", category="shoe") == []
+    assert review.review_progress(db, disputed["reviewer"], "shop") == review.ReviewProgress(5, 0)
+
+
+def test_case_shows_every_label_without_names(db: Database, disputed) -> None:
+    entry = next(e for e in review.review_queue(db, disputed["reviewer"], "shop") if e.ext_id == "q3")
+    case = review.load_case(db, disputed["reviewer"], entry.query_id)
+    assert [i.card.ext_id for i in case.items] == ["it9"]
+    assert [(v.annotator, v.label) for v in case.items[0].votes] == [
+        ("Annotator 1", "relevant"),
+        ("Annotator 2", None),
+    ]
+    assert "ann1" not in repr(case) and "ann2" not in repr(case)
+    named = review.load_case(db, disputed["reviewer"], entry.query_id, show_names=True)
+    assert [v.annotator for v in named.items[0].votes] == ["ann1", "ann2"]
+
+
+def test_adjudication_resolves_and_newest_wins(db: Database, disputed) -> None:
+    reviewer = disputed["reviewer"]
+    q3 = next(e for e in review.review_queue(db, reviewer, "shop") if e.ext_id == "q3")
+    item = review.load_case(db, reviewer, q3.query_id).items[0].card.item_id
+    review.adjudicate(db, reviewer, q3.query_id, items={item: "not_relevant"}, verdict="accept")
+    review.adjudicate(
+        db,
+        reviewer,
+        q3.query_id,
+        items={item: "relevant"},
+        verdict="rewrite",
+        rewrite_text="Find item 3, exactly",
+    )
+    case = review.load_case(db, reviewer, q3.query_id)
+    assert case.items[0].decision == "relevant" and case.decision == "rewrite"
+    with db.read() as s:
+        revision = s.get(QueryRevision, case.decision_revision_id)
+        assert (revision.kind, revision.text, revision.author_id) == (
+            "adjudicated",
+            "Find item 3, exactly",
+            reviewer.id,
+        )
+        assert s.scalar(select(Adjudication.reviewer_id).limit(1)) == reviewer.id
+    assert review.review_progress(db, reviewer, "shop").resolved == 1
+
+
+def test_adjudication_input_is_checked(db: Database, disputed) -> None:
+    reviewer = disputed["reviewer"]
+    q1 = next(e for e in review.review_queue(db, reviewer, "shop") if e.ext_id == "q1")
+    with pytest.raises(ValidationError, match="say why"):
+        review.adjudicate(db, reviewer, q1.query_id, items={}, verdict="reject")
+    with pytest.raises(ValidationError, match="choose one of the rewrites"):
+        review.adjudicate(db, reviewer, q1.query_id, items={}, verdict="rewrite")
+    with pytest.raises(ValidationError, match="relevant or not relevant"):
+        review.adjudicate(db, reviewer, q1.query_id, items={1: "unsure"}, verdict="accept")
+
+
+def test_annotators_cannot_review(db: Database, disputed) -> None:
+    with pytest.raises(PermissionDenied):
+        review.review_queue(db, disputed["ann1"], "shop")
+    with pytest.raises(PermissionDenied):
+        review.adjudicate(db, disputed["ann2"], 1, items={}, verdict="accept")
