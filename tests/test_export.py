@@ -16,7 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+import cli
 from db.models import Dataset, Export, Item, Qrel, Query
 from db.session import Database
 from services import annotation as ann
@@ -55,8 +57,7 @@ def shop(db: Database, tmp_path: Path, data_dir: Path, users) -> Votes:
     return Votes(db, items, queries)
 
 
-@pytest.fixture
-def cleaned(shop: Votes, users) -> Votes:
+def apply_cleaning(shop: Votes, users) -> Votes:
     """q1: it3 rejected by both, it7 added by both; q2: rewritten by both; q3: rejected; q4: one annotator."""
     one, two = users["ann1"], users["ann2"]
     cand = {"run_id": 1, "rank": 4, "score": 0.2, "rankers": {"bm25": {"rank": 9, "score": 3.0}}}
@@ -77,6 +78,11 @@ def cleaned(shop: Votes, users) -> Votes:
         shop.verdict(user, "q3", "reject", reason="ambiguous")
     shop.verdict(one, "q4", "accept", {"it5": "relevant", "it6": "relevant"})
     return shop
+
+
+@pytest.fixture
+def cleaned(shop: Votes, users) -> Votes:
+    return apply_cleaning(shop, users)
 
 
 def snapshot(db: Database, name: str) -> dict:
@@ -532,3 +538,38 @@ def test_demo_oracle_export_matches_the_planted_truth(
     assert added == {(q, i) for q in good for i in truth[q]["false_negatives"]}
     assert all("search 'oracle'" in c["provenance"] for c in changes if c["change"] == "positive_added")
     assert {(c["query_id"], c["item_id"]) for c in changes if c["change"] == "positive_removed"} == removed
+
+
+# --------------------------------------------------------------------------- the command line
+
+CLI_HAS_EXPORT = hasattr(cli, "export_cmd")
+
+
+@pytest.mark.skipif(not CLI_HAS_EXPORT, reason="`python cli.py export` is not in cli.py yet")
+def test_cli_export(db: Database, cleaned: Votes, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["export", "--dataset", "shop", "--out", str(out), "--time", "2026-01-01T00:00:00Z"]
+    result = CliRunner().invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    assert "exported 2 of 4 queries of shop" in result.output
+    assert "dropped q3: 2 of 2 annotators rejected it (ambiguous)" in result.output
+    assert json.loads((out / "manifest.json").read_text())["time"] == "2026-01-01T00:00:00Z"
+    again = CliRunner().invoke(cli.app, args)
+    assert again.exit_code == 1 and "pass --overwrite" in again.output
+    sampled = CliRunner().invoke(
+        cli.app,
+        [
+            *("export", "-d", "shop", "--out", str(tmp_path / "s"), "--formats", "trec", "--policy", "min=1"),
+            *("--size", "2", "--stratify", "category", "--seed", "4"),
+        ],
+    )
+    assert sampled.exit_code == 0, sampled.output
+    assert "not sampled: 1" in sampled.output and sorted(files(tmp_path / "s")) == [
+        "changes.csv",
+        "manifest.json",
+        "trec/qrels-test.txt",
+    ]
+    bad = CliRunner().invoke(
+        cli.app, ["export", "-d", "shop", "--out", str(tmp_path / "x"), "--stratify", "colour"]
+    )
+    assert bad.exit_code == 1 and "needs a sample size" in bad.output
