@@ -32,6 +32,10 @@ from services.errors import PermissionDenied, ValidationError
 from services.importer import import_bundle
 from tests.bundles import make_bundle
 
+# The database rules themselves run on every backend (see the tests without this mark); the rest
+# exercise logic above the database and run on SQLite only, to keep the suite quick.
+SQLITE_ONLY = pytest.mark.parametrize("empty_db_url", ["sqlite"], indirect=True)
+
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
@@ -189,6 +193,7 @@ def test_policy_defaults_parse_and_refusals() -> None:
         Policy.parse("min")
 
 
+@SQLITE_ONLY
 def test_only_admins_and_reviewers_compute_consensus(db: Database, shop: Votes, users) -> None:
     with pytest.raises(PermissionDenied):
         compute_consensus(db, "shop", actor=users["ann1"])
@@ -198,6 +203,7 @@ def test_only_admins_and_reviewers_compute_consensus(db: Database, shop: Votes, 
 # --------------------------------------------------------------------------- queries
 
 
+@SQLITE_ONLY
 def test_too_few_annotators_are_dropped_and_min_zero_passes_unannotated_queries(
     db: Database, shop: Votes, users
 ) -> None:
@@ -218,6 +224,7 @@ def test_too_few_annotators_are_dropped_and_min_zero_passes_unannotated_queries(
     assert {d.source for d in q4.positives} == {SOURCE_ORIGINAL} and q4.text == "Find item 4"
 
 
+@SQLITE_ONLY
 def test_query_rules_unanimous_and_majority(db: Database, shop: Votes, users) -> None:
     ann3 = add_user(db, "ann3", "annotator", "password123")
     third = Actor(ann3.id, ann3.name, ann3.role)
@@ -245,6 +252,7 @@ def test_query_rules_unanimous_and_majority(db: Database, shop: Votes, users) ->
     assert {d.voters for d in q2.positives} == {2}
 
 
+@SQLITE_ONLY
 def test_a_kept_query_without_positives_is_dropped(db: Database, shop: Votes, users) -> None:
     for user in (users["ann1"], users["ann2"]):
         shop.verdict(user, "q1", "accept", {"it2": "not_relevant", "it3": "unsure"})
@@ -302,6 +310,7 @@ def test_positive_rules(db: Database, shop: Votes, users) -> None:
     assert [d.ext_id for d in outcome(unanimous, "q1").removed] == ["it2", "it3"]
 
 
+@SQLITE_ONLY
 def test_majority_of_three(db: Database, shop: Votes, users) -> None:
     ann3 = add_user(db, "ann3", "annotator", "password123")
     third = Actor(ann3.id, ann3.name, ann3.role)
@@ -373,6 +382,7 @@ def test_an_adjudication_always_wins_and_the_newest_counts(db: Database, shop: V
 # --------------------------------------------------------------------------- rewrites
 
 
+@SQLITE_ONLY
 def test_which_rewrite_is_exported(db: Database, shop: Votes, users) -> None:
     ann3 = add_user(db, "ann3", "annotator", "password123")
     third = Actor(ann3.id, ann3.name, ann3.role)
@@ -408,6 +418,7 @@ def test_which_rewrite_is_exported(db: Database, shop: Votes, users) -> None:
     assert result.counts()["rewritten"] == 3
 
 
+@SQLITE_ONLY
 def test_agreement_summary(db: Database, shop: Votes, users) -> None:
     shop.verdict(users["ann1"], "q1", "accept", BOTH_RELEVANT)
     shop.verdict(users["ann2"], "q1", "accept", {"it2": "relevant", "it3": "not_relevant"})

@@ -19,6 +19,10 @@ from services.export import ExportOptions, export_dataset
 from tests.test_consensus import Votes
 from tests.test_export import cleaned, shop  # noqa: F401 (fixtures)
 
+# The database rules themselves run on every backend (see the tests without this mark); the rest
+# exercise logic above the database and run on SQLite only, to keep the suite quick.
+SQLITE_ONLY = pytest.mark.parametrize("empty_db_url", ["sqlite"], indirect=True)
+
 # Rankings of the 10 items for every query, by item ext id, best first.
 RANKINGS = {
     "bm25": {
@@ -101,6 +105,7 @@ def test_original_and_cleaned_side_by_side(db: Database, cleaned: Votes, users) 
     assert anyone.n_cleaned_queries == 3  # q4, with one annotator, joins
 
 
+@SQLITE_ONLY
 def test_cleaned_labels_from_an_export_folder(
     db: Database,
     cleaned: Votes,  # noqa: F811
@@ -126,6 +131,7 @@ def test_cleaned_labels_from_an_export_folder(
         evaluate_dataset(db, "shop", export_dir=stranger)
 
 
+@SQLITE_ONLY
 def test_no_runs_no_rows_and_roles(db: Database, shop: Votes, users) -> None:  # noqa: F811
     report = evaluate_dataset(db, "shop")
     assert report.scores == [] and report.missed == [] and report.table() == []
@@ -136,6 +142,7 @@ def test_no_runs_no_rows_and_roles(db: Database, shop: Votes, users) -> None:  #
 
 
 @pytest.mark.skipif(not hasattr(cli, "evaluate"), reason="`python cli.py evaluate` is not in cli.py yet")
+@SQLITE_ONLY
 def test_cli_evaluate(db: Database, cleaned: Votes, tmp_path: Path) -> None:  # noqa: F811
     add_runs(db, cleaned)
     result = CliRunner().invoke(cli.app, ["evaluate", "--dataset", "shop"])

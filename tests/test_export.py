@@ -32,6 +32,10 @@ from services.importer import import_bundle
 from tests.bundles import make_bundle, write_jsonl
 from tests.test_consensus import Votes
 
+# The database rules themselves run on every backend (see the tests without this mark); the rest
+# exercise logic above the database and run on SQLite only, to keep the suite quick.
+SQLITE_ONLY = pytest.mark.parametrize("empty_db_url", ["sqlite"], indirect=True)
+
 PASS_THROUGH = Policy(min_annotators=0)
 TEXT_FILES = ("items.jsonl", "queries.jsonl", "qrels.tsv")
 
@@ -172,6 +176,7 @@ def read_mbeir_qrels(path: Path) -> dict[str, list[str]]:
 # --------------------------------------------------------------------------- round trip
 
 
+@SQLITE_ONLY
 def test_import_export_import_gives_the_same_data(db: Database, shop: Votes, tmp_path: Path) -> None:
     options = ExportOptions(policy=PASS_THROUGH)
     first = export_dataset(db, "shop", tmp_path / "e1", options)
@@ -240,6 +245,7 @@ def test_the_same_database_and_options_give_byte_identical_files(
     assert (stamped.manifest["time"], stamped.manifest["time_source"]) == ("2027-01-02T03:04:05Z", "option")
 
 
+@SQLITE_ONLY
 def test_the_zip_holds_the_folder(db: Database, shop: Votes, tmp_path: Path) -> None:
     export_dataset(db, "shop", tmp_path / "out", ExportOptions(formats=("native",), policy=PASS_THROUGH))
     with zipfile.ZipFile(io.BytesIO(zip_export(tmp_path / "out"))) as archive:
@@ -251,6 +257,7 @@ def test_the_zip_holds_the_folder(db: Database, shop: Votes, tmp_path: Path) -> 
 # --------------------------------------------------------------------------- formats
 
 
+@SQLITE_ONLY
 def test_beir_reads_back_with_its_loader_conventions(db: Database, cleaned: Votes, tmp_path: Path) -> None:
     export_dataset(db, "shop", tmp_path / "out")
     corpus, queries, qrels = read_beir(tmp_path / "out" / "beir")
@@ -261,6 +268,7 @@ def test_beir_reads_back_with_its_loader_conventions(db: Database, cleaned: Vote
     assert image.startswith("../images/") and (tmp_path / "out" / "beir" / image).is_file()
 
 
+@SQLITE_ONLY
 def test_trec_qrels_have_four_columns_and_keep_rejected_positives(
     db: Database, cleaned: Votes, tmp_path: Path
 ) -> None:
@@ -280,6 +288,7 @@ def test_trec_qrels_have_four_columns_and_keep_rejected_positives(
     assert not (tmp_path / "out" / "images").exists()  # TREC needs no images
 
 
+@SQLITE_ONLY
 def test_trec_refuses_ids_with_whitespace(db: Database, tmp_path: Path, data_dir: Path, users) -> None:
     root = make_bundle(tmp_path / "b", n_items=6, n_queries=2)
     (root / "qrels.tsv").write_text((root / "qrels.tsv").read_text().replace("q1\t", "q 1\t"))
@@ -294,6 +303,7 @@ def test_trec_refuses_ids_with_whitespace(db: Database, tmp_path: Path, data_dir
     assert report.counts["queries"]["exported"] == 2
 
 
+@SQLITE_ONLY
 def test_mbeir_query_pool_and_both_qrels(db: Database, cleaned: Votes, tmp_path: Path) -> None:
     export_dataset(db, "shop", tmp_path / "out", ExportOptions(formats=("mbeir",), mbeir_dataset_id=12))
     root = tmp_path / "out" / "mbeir"
@@ -325,6 +335,7 @@ def test_mbeir_query_pool_and_both_qrels(db: Database, cleaned: Votes, tmp_path:
     assert {k for k, rel in four.items() if rel > 0} == {(q, d) for q, ds in five.items() for d in ds}
 
 
+@SQLITE_ONLY
 def test_csv_and_parquet_tables_agree(db: Database, cleaned: Votes, tmp_path: Path) -> None:
     export_dataset(db, "shop", tmp_path / "out", ExportOptions(formats=("csv", "parquet")))
     tables = tmp_path / "out" / "tables"
@@ -352,6 +363,7 @@ def test_csv_and_parquet_tables_agree(db: Database, cleaned: Votes, tmp_path: Pa
 # --------------------------------------------------------------------------- manifest and changes
 
 
+@SQLITE_ONLY
 def test_manifest_and_changes(db: Database, cleaned: Votes, tmp_path: Path, users) -> None:
     report = export_dataset(db, "shop", tmp_path / "out", actor=users["admin"])
     out = tmp_path / "out"
@@ -407,6 +419,7 @@ def test_manifest_and_changes(db: Database, cleaned: Votes, tmp_path: Path, user
         assert record.manifest["files"] == manifest["files"] and record.options["formats"][0] == "native"
 
 
+@SQLITE_ONLY
 def test_sampled_export_lists_the_queries_left_out(db: Database, shop: Votes, tmp_path: Path) -> None:
     report = export_dataset(
         db,
@@ -429,6 +442,7 @@ def test_sampled_export_lists_the_queries_left_out(db: Database, shop: Votes, tm
 # --------------------------------------------------------------------------- refusals
 
 
+@SQLITE_ONLY
 def test_refusals(db: Database, shop: Votes, tmp_path: Path, users) -> None:
     with pytest.raises(PermissionDenied):
         export_dataset(db, "shop", tmp_path / "x", actor=users["reviewer"])
@@ -470,6 +484,7 @@ def test_refusals(db: Database, shop: Votes, tmp_path: Path, users) -> None:
     )
 
 
+@SQLITE_ONLY
 def test_default_folder_is_under_the_data_dir(db: Database, shop: Votes, data_dir: Path) -> None:
     options = ExportOptions(policy=PASS_THROUGH, formats=("trec",))
     first = export_dataset(db, "shop", None, options)
@@ -546,6 +561,7 @@ CLI_HAS_EXPORT = hasattr(cli, "export_cmd")
 
 
 @pytest.mark.skipif(not CLI_HAS_EXPORT, reason="`python cli.py export` is not in cli.py yet")
+@SQLITE_ONLY
 def test_cli_export(db: Database, cleaned: Votes, tmp_path: Path) -> None:
     out = tmp_path / "out"
     args = ["export", "--dataset", "shop", "--out", str(out), "--time", "2026-01-01T00:00:00Z"]
