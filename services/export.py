@@ -55,6 +55,7 @@ from services.auth import SYSTEM, Actor, require_role
 from services.config import load_settings
 from services.consensus import (
     DROP_NOT_SAMPLED,
+    STRATIFY_FIELDS,
     ConsensusResult,
     Policy,
     QueryOutcome,
@@ -174,6 +175,11 @@ class ExportOptions:
         object.__setattr__(self, "stratify", stratify)
         if stratify and self.size is None:
             raise ValidationError("stratifying needs a sample size; give --size N with --stratify")
+        unknown = [f for f in stratify if f not in STRATIFY_FIELDS]
+        if unknown:
+            raise ValidationError(
+                f"cannot stratify over {', '.join(unknown)}; choose from {', '.join(STRATIFY_FIELDS)}"
+            )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValidationError(f"the seed must be a whole number, got {self.seed!r}")
         if self.timestamp is not None:

@@ -450,6 +450,8 @@ def test_refusals(db: Database, shop: Votes, tmp_path: Path, users) -> None:
         parse_options(formats="native,xml")
     with pytest.raises(ValidationError, match="needs a sample size"):
         parse_options(stratify="category")
+    with pytest.raises(ValidationError, match="cannot stratify over colour"):
+        parse_options(size=3, stratify="colour")
     with pytest.raises(ValidationError, match="not an ISO 8601 time"):
         parse_options(time="yesterday")
     with pytest.raises(ValidationError, match="unknown policy key"):
