@@ -30,7 +30,7 @@ migrate: setup ## Upgrade the database schema (QRELS_DB_URL, default data/qrels.
 
 run: setup ## Migrate, load the demo into an empty database, start the app on http://localhost:$(PORT)
 	$(PY) cli.py setup
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	$(PY) cli.py serve --server.port $(PORT)
 
 chromium: ## Install Debian's Chromium for the browser tests when it is missing and installable
 	@if command -v chromium >/dev/null 2>&1; then :; \

@@ -25,6 +25,7 @@ PAGES: list[tuple[st.Page, str, tuple[str, ...]]] = [
         (ROLE_ANNOTATOR,),
     ),
     (st.Page("pages/review.py", title="Review", icon=":material/gavel:"), "Work", (ROLE_REVIEWER,)),
+    (st.Page("pages/dashboard.py", title="Dashboard", icon=":material/monitoring:"), "Admin", (ROLE_ADMIN,)),
     (st.Page("pages/datasets.py", title="Datasets", icon=":material/database:"), "Admin", (ROLE_ADMIN,)),
     (
         st.Page("pages/assignments.py", title="Assignments", icon=":material/assignment_ind:"),

@@ -19,6 +19,7 @@ from db import migrate
 from db.models import ROLES
 from db.session import Database
 from services import auth, datasets
+from services.auth import SYSTEM
 from services.config import load_settings
 from services.errors import QrelsError
 
@@ -198,6 +199,31 @@ def assign(
         typer.echo(f"  {name:<20} {n:>7} queries")
     if report.n_queries_short:
         typer.echo(f"warning: {report.n_queries_short} queries have fewer than {overlap} annotators")
+
+
+@app.command()
+@user_errors
+def agreement(dataset: str = typer.Option(..., "--dataset", "-d")) -> None:
+    """Inter-annotator agreement: Cohen, Fleiss, Krippendorff, Gwet's AC1, set-level figures."""
+    from services.agreement import agreement_report, report_lines
+
+    for line in report_lines(agreement_report(_db(), SYSTEM, dataset)):
+        typer.echo(line)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def serve(ctx: typer.Context) -> None:
+    """Start the web app (extra options go to `streamlit run`, e.g. --server.port 8502)."""
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.web import cli as streamlit_cli
+
+    # Streamlit treats a pages/ folder as an old-style multipage app until the first request
+    # reaches app.py's st.navigation; if that first request is a deep link (say /users), the
+    # whole process would serve page files directly and never run the router. app.py is always
+    # the router here.
+    PagesManager.uses_pages_directory = False
+    sys.argv = ["streamlit", "run", str(Path(__file__).resolve().parent / "app.py"), *ctx.args]
+    streamlit_cli.main()
 
 
 @app.command("datasets")

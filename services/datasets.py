@@ -121,7 +121,14 @@ def set_guidelines(db: Database, name: str, markdown: str, *, actor: Actor = SYS
         dataset.guidelines = markdown
 
 
-SETTING_TYPES = {"k": int, "show_scores": bool, "overlap": int, "clip_model": str, "clip_pretrained": str}
+SETTING_TYPES = {
+    "k": int,
+    "show_scores": bool,
+    "overlap": int,
+    "clip_model": str,
+    "clip_pretrained": str,
+    "truth_path": str,
+}
 
 
 def update_settings(

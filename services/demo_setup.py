@@ -71,7 +71,16 @@ def load_demo(
     generate_demo(out, n_items=n_items, n_queries=n_queries, seed=seed, overwrite=True)
     report = import_bundle(db, out, DEMO_DATASET, replace=True, is_demo=True, data_dir=data_dir)
     # The demo ranks with the small CLIP model trained on the generator's images (models/demo_clip).
-    update_settings(db, DEMO_DATASET, {"clip_model": "qrels-demo-clip", "clip_pretrained": "demo"})
+    # truth.jsonl stays outside the database; the dashboard scores the annotators against it.
+    update_settings(
+        db,
+        DEMO_DATASET,
+        {
+            "clip_model": "qrels-demo-clip",
+            "clip_pretrained": "demo",
+            "truth_path": str((out / "truth.jsonl").resolve()),
+        },
+    )
     credentials = create_demo_users(db) if with_users else []
     if with_ranking and not DEMO_CHECKPOINT.is_file():
         log.warning(

@@ -47,10 +47,8 @@ def app_server(db_url: str, data_dir: Path, *, extra_env: dict[str, str] | None 
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
+            "cli.py",
+            "serve",
             "--server.address=127.0.0.1",
             f"--server.port={port}",
             "--server.headless=true",

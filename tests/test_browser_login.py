@@ -28,6 +28,16 @@ def test_login_and_role_gates_in_chromium(server: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     with chromium_page() as page:
+        # The server's very first request is a deep link to an admin page: the login comes
+        # first, and after it the annotator sees nothing of the page (and the router's menu).
+        log_in(page, server, "ann1", PASSWORD, path="users")
+        expect(page.get_by_text("You do not have access to this page.")).to_be_visible()
+        html = page.content()
+        assert "Add a user" not in html and "Manage a user" not in html and "admin" not in html
+        expect(page.get_by_role("heading", name="Users")).to_have_count(0)
+        expect(page.get_by_role("link", name="Users")).to_have_count(0)
+        page.screenshot(path=str(tmp_path / "refused.png"))
+
         # A wrong password is refused with a message.
         page.goto(server)
         page.get_by_label("User name", exact=True).fill("ann1")
@@ -38,18 +48,10 @@ def test_login_and_role_gates_in_chromium(server: str, tmp_path: Path) -> None:
         # The annotator logs in and sees the overview, without admin pages in the navigation.
         log_in(page, server, "ann1", PASSWORD)
         expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-        expect(page.get_by_role("link", name="Account")).to_be_visible()
+        expect(page.get_by_role("link", name="Workbench")).to_be_visible()
         expect(page.get_by_role("link", name="Users")).to_have_count(0)
         expect(page.get_by_role("link", name="Datasets")).to_have_count(0)
         page.screenshot(path=str(tmp_path / "annotator.png"))
-
-        # Typing the admin page's URL: the login comes first, and after it nothing of the page.
-        log_in(page, server, "ann1", PASSWORD, path="users")
-        expect(page.get_by_text("You do not have access to this page.")).to_be_visible()
-        html = page.content()
-        assert "Add a user" not in html and "Manage a user" not in html and "admin" not in html
-        expect(page.get_by_role("heading", name="Users")).to_have_count(0)
-        page.screenshot(path=str(tmp_path / "refused.png"))
 
     with chromium_page() as page:
         # The same URL works for an admin: the gate is the role, not the URL.
