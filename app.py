@@ -33,6 +33,7 @@ PAGES: list[tuple[st.Page, str, tuple[str, ...]]] = [
         (ROLE_ADMIN,),
     ),
     (st.Page("pages/ranking.py", title="Ranking", icon=":material/sort:"), "Admin", (ROLE_ADMIN,)),
+    (st.Page("pages/export.py", title="Export", icon=":material/ios_share:"), "Admin", (ROLE_ADMIN,)),
     (st.Page("pages/users.py", title="Users", icon=":material/group:"), "Admin", (ROLE_ADMIN,)),
     (st.Page("pages/account.py", title="Account", icon=":material/person:"), "Account", ALL),
 ]
