@@ -7,8 +7,10 @@ import streamlit as st
 
 from db.models import ROLE_ADMIN
 from services import datasets as ds
+from services.config import load_settings
 from services.errors import QrelsError
 from services.importer import READERS, import_bundle
+from services.uploads import extract_bundle_zip
 from ui.state import database, require_role
 
 user = require_role(ROLE_ADMIN)
@@ -36,7 +38,26 @@ if summaries:
         width="stretch",
     )
 
-with st.expander("Import a bundle", expanded=not summaries, icon=":material/upload:"):
+with st.expander("Upload a bundle (.zip, up to 50 MB)", icon=":material/upload_file:"):
+    with st.form("upload", clear_on_submit=True):
+        upload = st.file_uploader("Bundle zip", type=["zip"], key="upload_file")
+        upload_name = st.text_input("Dataset name", key="upload_name")
+        upload_replace = st.checkbox("Replace the dataset if it exists", key="upload_replace")
+        sent = st.form_submit_button("Upload and import", type="primary", key="upload_go")
+    if sent:
+        if upload is None:
+            st.error("Choose a .zip file first.")
+        else:
+            try:
+                folder = extract_bundle_zip(upload.getvalue(), load_settings().data_dir / "uploads")
+                report = import_bundle(db, folder, upload_name, replace=upload_replace, actor=user)
+            except QrelsError as e:
+                st.error(f"Nothing was imported. {e}")
+            else:
+                st.success(f"Imported {report.dataset}: {report.n_items:,} items, {report.n_queries:,} queries.")
+                summaries = ds.list_datasets(db)
+
+with st.expander("Import a bundle from a folder on the server", expanded=not summaries, icon=":material/folder_open:"):
     with st.form("import"):
         path = st.text_input(
             "Bundle folder on the server", placeholder="/srv/bundles/mcmr-test", key="import_path"
