@@ -14,6 +14,7 @@ reported by id and skipped.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import re
@@ -270,10 +271,14 @@ class ImagePreprocessor:
         Raises:
             OSError, ValueError, Image.DecompressionBombError: the file is unreadable.
         """
+        if isinstance(source, (str, Path)):
+            # One read instead of PIL's many small reads and seeks on a file handle.
+            source = io.BytesIO(Path(source).read_bytes())
         with Image.open(source) as image:
             if image.format == "JPEG":
                 image.draft("RGB", (self.width, self.height))
-            rgb = image.convert("RGB")
+            image.load()
+            rgb = image if image.mode == "RGB" else image.convert("RGB")
         out = self._geometry(rgb)
         return np.ascontiguousarray(np.asarray(out, dtype=np.uint8).transpose(2, 0, 1))
 
