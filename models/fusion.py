@@ -63,7 +63,9 @@ def _ranked(results: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
     return out
 
 
-def fuse_runs(runs: Runs, k: int, *, rrf_k: int = RRF_K) -> dict[str, list[PooledCandidate]]:
+def fuse_runs(
+    runs: Runs, k: int, *, rrf_k: int = RRF_K, weights: Mapping[str, float] | None = None
+) -> dict[str, list[PooledCandidate]]:
     """Fuse rankers' runs with reciprocal rank fusion.
 
     Args:
@@ -72,6 +74,7 @@ def fuse_runs(runs: Runs, k: int, *, rrf_k: int = RRF_K) -> dict[str, list[Poole
             ranker's run simply gets nothing from that ranker.
         k: candidates kept per query.
         rrf_k: the RRF constant.
+        weights: a weight per ranker (weighted RRF); a ranker not named weighs 1.
 
     Returns:
         ``{query_id: [PooledCandidate, ...]}`` best first, at most ``k`` per query, for every
@@ -85,6 +88,10 @@ def fuse_runs(runs: Runs, k: int, *, rrf_k: int = RRF_K) -> dict[str, list[Poole
     if rrf_k < 0:
         raise ValueError(f"rrf_k must not be negative, got {rrf_k}")
     rankers = sorted(runs)  # a fixed summation order keeps the float sums identical across calls
+
+    def weight(ranker: str) -> float:
+        return 1.0 if weights is None else float(weights.get(ranker, 1.0))
+
     query_ids = sorted({query_id for run in runs.values() for query_id in run})
     fused: dict[str, list[PooledCandidate]] = {}
     for query_id in query_ids:
@@ -93,7 +100,7 @@ def fuse_runs(runs: Runs, k: int, *, rrf_k: int = RRF_K) -> dict[str, list[Poole
             for rank, (item_id, score) in enumerate(_ranked(runs[ranker].get(query_id, ())), start=1):
                 sources.setdefault(item_id, {})[ranker] = SourceRank(rank=rank, score=score)
         scored = [
-            (sum(1.0 / (rrf_k + hit["rank"]) for hit in by_ranker.values()), item_id)
+            (sum(weight(ranker) / (rrf_k + hit["rank"]) for ranker, hit in sorted(by_ranker.items())), item_id)
             for item_id, by_ranker in sources.items()
         ]
         scored.sort(key=lambda pair: (-pair[0], pair[1]))

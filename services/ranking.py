@@ -5,14 +5,15 @@ Rankers:
 - ``clip_image``: CLIP query text → item image (composed queries: text + reference images);
 - ``clip_text``: CLIP query text → item title and text (same query vector);
 - ``bm25``: lexical BM25 over item title and text;
-- ``hybrid``: CLIP image and BM25 scores over the whole pool, each standardised per query, summed.
+- ``hybrid``: CLIP image and BM25 scores over the whole pool, each standardised per query (BM25
+  within each item language), summed.
   The demo's (and MCMR's) conditions are split between the image and the text, so an item that
   satisfies all of them is often outside both single-evidence top-k lists; adding the two
   standardised scores ranks exactly those items first.
 
-The candidate list of a query is the union of each ranker's top-k, ordered by reciprocal rank
-fusion; every pooled row keeps each ranker's rank and score (``Candidate.sources``), so a positive
-an annotator adds from it carries where it came from. Embeddings live in the on-disk
+The candidate list of a query is the union of each ranker's top-k, ordered by weighted reciprocal
+rank fusion (:data:`FUSION_WEIGHTS`); every pooled row keeps each ranker's rank and score
+(``Candidate.sources``), so a positive an annotator adds from it carries where it came from. Embeddings live in the on-disk
 :class:`models.store.EmbeddingStore`, keyed by content, so reruns embed only what is new.
 """
 
@@ -50,6 +51,10 @@ BM25 = "bm25"
 HYBRID = "hybrid"
 POOLED = "pooled"
 RANKERS = (CLIP_IMAGE, CLIP_TEXT, BM25, HYBRID)
+# Weighted RRF for the pooled order: the single-modality text rankers see only half of an
+# image-and-text query's evidence (and BM25's is inside ``hybrid`` already), so they count half.
+# Every ranker's candidates are in the pool whatever its weight; the weights only order it.
+FUSION_WEIGHTS = {CLIP_IMAGE: 1.0, HYBRID: 1.0, BM25: 0.5, CLIP_TEXT: 0.5}
 HYBRID_CHUNK = 256  # queries per block of full-pool scores: bounds memory at 256 x pool size
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
@@ -103,6 +108,7 @@ class _Pool:
     image_ext: list[str | None]
     text_keys: list[str]
     texts: list[str]
+    languages: list[str | None]
 
 
 def _load_pool(db: Database, dataset: str) -> _Pool:
@@ -119,6 +125,7 @@ def _load_pool(db: Database, dataset: str) -> _Pool:
                 Item.image_sha256,
                 Item.image_ext,
                 Item.image_status,
+                Item.language,
             )
             .where(Item.dataset_id == ds.id)
             .order_by(Item.id)
@@ -132,6 +139,7 @@ def _load_pool(db: Database, dataset: str) -> _Pool:
             [r.image_ext for r in rows],
             [item_text_key(r.title, r.text) for r in rows],
             [f"{r.title}\n{r.text}" for r in rows],
+            [r.language for r in rows],
         )
 
 
@@ -369,7 +377,7 @@ def rank_dataset(
             run[qid] = [(i, sc) for i, sc in run[qid] if i not in drop]
     for name in runs:
         runs[name] = {qid: hits[:k] for qid, hits in runs[name].items()}
-    pooled = fuse_runs(runs, k=len(runs) * k)  # the union of every ranker's top-k
+    pooled = fuse_runs(runs, k=len(runs) * k, weights=FUSION_WEIGHTS)  # the union of every ranker's top-k
 
     written: dict[str, int] = {}
     params = {"k": k, "model_key": embedder.model_key}
@@ -424,6 +432,18 @@ def _standardise(x: np.ndarray) -> np.ndarray:
     return (x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-6)
 
 
+def _standardise_by_group(x: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+    """Standardise each group of columns on its own. BM25 scores of items in different languages
+    are not comparable (a query shares words with items in its own language only), so lexical
+    evidence is standardised within each item language before it is added to the image score."""
+    if len(groups) <= 1:
+        return _standardise(x)
+    out = np.empty_like(x)
+    for columns in groups:
+        out[:, columns] = _standardise(x[:, columns])
+    return out
+
+
 def _hybrid_run(
     q_vec: np.ndarray,
     store: EmbeddingStore,
@@ -435,6 +455,10 @@ def _hybrid_run(
 ) -> dict[int, list[tuple[int, float]]]:
     """Per query, z(CLIP image score) + z(BM25 score) over every item; top ``depth``."""
     n_items = len(pool.item_ids)
+    groups = [
+        np.array([n for n, lang in enumerate(pool.languages) if lang == value])
+        for value in set(pool.languages)
+    ]
     image_matrix = (
         _normalise(store.get("image", [pool.image_keys[n] for n in with_image])) if with_image else None
     )
@@ -447,7 +471,7 @@ def _hybrid_run(
             visual[:] = sims.min(axis=1, keepdims=True)  # items without an image: the worst score
             visual[:, with_image] = sims
         lexical = np.stack([bm25.scores(queries.texts[n]) for n in range(start, stop)])
-        fused = _standardise(visual) + _standardise(lexical)
+        fused = _standardise(visual) + _standardise_by_group(lexical, groups)
         top = np.argpartition(-fused, min(depth, n_items) - 1, axis=1)[:, :depth]
         for row, n in enumerate(range(start, stop)):
             order = top[row][np.lexsort((top[row], -fused[row, top[row]]))]
@@ -569,7 +593,7 @@ def search_pool(
         }
         hits, bm_scores = index.bm25.search([text.strip()], depth)
         runs[BM25] = {0: [(int(i), float(sc)) for i, sc in zip(hits[0], bm_scores[0], strict=True)]}
-    fused = fuse_runs(runs, k=k).get(0, [])
+    fused = fuse_runs(runs, k=k, weights=FUSION_WEIGHTS).get(0, [])
     return [SearchHit(c.item_id, c.rank, c.score, c.sources) for c in fused]
 
 

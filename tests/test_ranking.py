@@ -106,11 +106,14 @@ def test_rank_needs_embeddings_and_an_admin(shop: Database, tiny_embedder, users
 def test_pool_search_by_text_and_like_this(shop: Database, tiny_embedder) -> None:
     ranking.embed_dataset(shop, "shop", embedder=tiny_embedder)
     ranking._search_cache.clear()
-    hits = ranking.search_pool(shop, "shop", text="Description of item 7", k=5, embedder=tiny_embedder)
+    hits = ranking.search_pool(shop, "shop", text="Description of item 7", k=12, embedder=tiny_embedder)
     with shop.read() as s:
         it7 = s.scalar(select(Item.id).where(Item.ext_id == "it7"))
-    assert 0 < len(hits) <= 5 and it7 in [h.item_id for h in hits]  # BM25 finds the exact words
-    assert all(h.sources for h in hits)
+    assert 0 < len(hits) <= 12 and all(h.sources for h in hits)
+    # The CLIP rankers are random here; BM25 finds the exact words, and the fusion says so.
+    (hit,) = [h for h in hits if h.item_id == it7]
+    assert hit.sources["bm25"]["rank"] == 1
+    assert len(ranking.search_pool(shop, "shop", text="Description of item 7", k=5, embedder=tiny_embedder)) == 5
     like = ranking.search_pool(shop, "shop", like_item=it7, k=5, embedder=tiny_embedder)
     assert like and it7 not in [h.item_id for h in like]
     with pytest.raises(ValidationError):
