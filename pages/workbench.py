@@ -154,7 +154,7 @@ with st.container(border=True):
         st.text(task.original_text)
     if task.refs:
         st.caption("Reference images")
-        ref_cols = st.columns(min(len(task.refs), 6))
+        ref_cols = st.columns(6)  # thumbnail-sized, however few references there are
         for n, ref in enumerate(task.refs):
             with ref_cols[n % len(ref_cols)]:
                 if ref.card is not None:

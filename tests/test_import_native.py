@@ -194,6 +194,22 @@ def _missing_file(b: Path) -> None:
     (b / "queries.jsonl").unlink()
 
 
+def _huge_line(b: Path) -> None:
+    _edit_line(b / "items.jsonl", 2, lambda o: o.update(text="x" * (5 * 1024 * 1024)))
+
+
+def _tab_in_id(b: Path) -> None:
+    _edit_line(b / "items.jsonl", 4, lambda o: o.update(id="it\t4"))
+
+
+def _empty_qrels(b: Path) -> None:
+    (b / "qrels.tsv").write_text("")
+
+
+def _attributes_not_object(b: Path) -> None:
+    _edit_line(b / "items.jsonl", 6, lambda o: o.update(attributes=["red"]))
+
+
 def _bomb(b: Path) -> None:
     # 10,000 x 10,000 pixels of one colour: a tiny PNG that decodes to 100 MP.
     Image.new("1", (10_000, 10_000)).save(b / "images" / "it3.jpg", format="PNG")
@@ -227,6 +243,10 @@ BAD_BUNDLES = [
     (_huge_query_text, "queries.jsonl:2", "the limit is"),
     (_missing_file, "queries.jsonl", "file not found"),
     (_bomb, "items.jsonl:3", "decompression bomb"),
+    (_huge_line, "items.jsonl:2", "byte limit"),
+    (_tab_in_id, "items.jsonl:4", "no tabs or newlines"),
+    (_empty_qrels, "qrels.tsv", "the file is empty"),
+    (_attributes_not_object, "items.jsonl:6", "must be a JSON object"),
 ]
 
 
