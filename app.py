@@ -25,6 +25,7 @@ PAGES: list[tuple[st.Page, str, tuple[str, ...]]] = [
         (ROLE_ANNOTATOR,),
     ),
     (st.Page("pages/review.py", title="Review", icon=":material/gavel:"), "Work", (ROLE_REVIEWER,)),
+    (st.Page("pages/rate.py", title="Rate", icon=":material/star_rate:"), "Work", ALL),
     (st.Page("pages/dashboard.py", title="Dashboard", icon=":material/monitoring:"), "Admin", (ROLE_ADMIN,)),
     (st.Page("pages/datasets.py", title="Datasets", icon=":material/database:"), "Admin", (ROLE_ADMIN,)),
     (
@@ -34,6 +35,7 @@ PAGES: list[tuple[st.Page, str, tuple[str, ...]]] = [
     ),
     (st.Page("pages/ranking.py", title="Ranking", icon=":material/sort:"), "Admin", (ROLE_ADMIN,)),
     (st.Page("pages/export.py", title="Export", icon=":material/ios_share:"), "Admin", (ROLE_ADMIN,)),
+    (st.Page("pages/study_admin.py", title="Studies", icon=":material/science:"), "Admin", (ROLE_ADMIN,)),
     (st.Page("pages/users.py", title="Users", icon=":material/group:"), "Admin", (ROLE_ADMIN,)),
     (st.Page("pages/account.py", title="Account", icon=":material/person:"), "Account", ALL),
 ]

@@ -122,9 +122,13 @@ def setup(
     demo_queries: int = typer.Option(200, "--demo-queries"),
 ) -> None:
     """Migrate, and load the demo project with its users when the database is empty."""
+    from db.backup import backup_before_upgrade
     from services.demo_setup import database_is_empty, load_demo
 
     settings = load_settings()
+    backup = backup_before_upgrade(settings.db_url, "head")
+    if backup is not None:
+        typer.echo(f"backed up to {backup.path} before upgrading")
     migrate.upgrade(settings.db_url)
     db = Database(settings.db_url)
     if not database_is_empty(db):
@@ -364,11 +368,30 @@ def users_list() -> None:
 
 @db_app.command("upgrade")
 @user_errors
-def db_upgrade(revision: str = typer.Argument("head")) -> None:
-    """Upgrade the schema (default: to the latest revision)."""
+def db_upgrade(
+    revision: str = typer.Argument("head"),
+    no_backup: bool = typer.Option(False, "--no-backup", help="Skip the backup of a SQLite database."),
+) -> None:
+    """Upgrade the schema (default: to the latest revision); a SQLite database is backed up first."""
+    from db.backup import backup_before_upgrade
+
     url = load_settings().db_url
+    if not no_backup:
+        backup = backup_before_upgrade(url, revision)
+        if backup is not None:
+            typer.echo(f"backed up to {backup.path} before upgrading ({backup.bytes / 1e6:.1f} MB)")
     migrate.upgrade(url, revision)
     typer.echo(f"database at revision {migrate.current_revision(url)}")
+
+
+@db_app.command("backup")
+@user_errors
+def db_backup(path: Path = typer.Argument(..., help="The backup file to create; it must not exist.")) -> None:
+    """Copy the live SQLite database to PATH, consistently, while the app runs (PostgreSQL: pg_dump)."""
+    from db.backup import backup_sqlite
+
+    report = backup_sqlite(load_settings().db_url, path)
+    typer.echo(f"backed up to {report.path} ({report.bytes / 1e6:.1f} MB in {report.seconds:.1f} s)")
 
 
 @db_app.command("downgrade")
@@ -385,6 +408,125 @@ def db_current() -> None:
     """Print the schema revision of the database."""
     url = load_settings().db_url
     typer.echo(f"{migrate.current_revision(url)} (head is {migrate.head_revision()})")
+
+
+# --------------------------------------------------------------------------- blind studies
+
+study_app = typer.Typer(
+    help="Blind rating studies: query quality and system preference.", no_args_is_help=True
+)
+app.add_typer(study_app, name="study")
+
+
+def _csv(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+@study_app.command("create")
+@user_errors
+def study_create(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="The dataset to sample from."),
+    name: str = typer.Option(
+        ..., "--name", help="The study's name; raters see it, so it may not name a source."
+    ),
+    kind: str = typer.Option(
+        "quality", "--kind", help="quality (score two query sources) or preference (pick the best result)."
+    ),
+    sources: str = typer.Option(
+        "generated,human", "--sources", help="quality: the two query sources compared."
+    ),
+    systems: str = typer.Option(
+        "", "--systems", help="preference: rankings of the dataset, e.g. clip_image,bm25,hybrid."
+    ),
+    run: list[str] | None = typer.Option(
+        None, "--run", help="preference: one more system as NAME=PATH of a TREC run file (repeatable)."
+    ),
+    top: int = typer.Option(1, "--top", help="preference: show each system's top 1 or top 3."),
+    sample: int = typer.Option(100, "--sample", help="How many items to sample."),
+    raters: int = typer.Option(3, "--raters", help="Raters per item."),
+    users: str = typer.Option(
+        "", "--users", help="Comma-separated user names to draw raters from (default: every active user)."
+    ),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed of the sample, the raters, the A/B sides and the order."
+    ),
+    rubric: Path | None = typer.Option(
+        None,
+        "--rubric",
+        help='quality: a JSON file [{"name", "question", "anchors": [5 texts]}], up to 3 criteria.',
+    ),
+) -> None:
+    """Create a blind study: sample items, assign raters, counterbalance what is shown first."""
+    import json
+
+    from services import study
+    from services.errors import ValidationError
+
+    db = _db()
+    common = {"dataset": dataset, "name": name, "sample": sample, "raters_per_item": raters, "seed": seed}
+    common["raters"] = _csv(users) or None
+    if kind == "quality":
+        criteria = None
+        if rubric is not None:
+            try:
+                criteria = study.rubric_from_json(json.loads(rubric.read_text(encoding="utf-8")))
+            except (OSError, ValueError) as e:
+                raise ValidationError(f"cannot read the rubric {rubric}: {e}") from e
+        report = study.create_quality_study(db, SYSTEM, sources=_csv(sources), rubric=criteria, **common)
+    elif kind == "preference":
+        run_files = {}
+        for spec in run or []:
+            run_name, sep, path = spec.partition("=")
+            if not sep or not run_name.strip():
+                raise ValidationError(f"--run takes NAME=PATH, not {spec!r}")
+            run_files[run_name.strip()] = Path(path)
+        report = study.create_preference_study(
+            db, SYSTEM, systems=_csv(systems), run_files=run_files, top_n=top, **common
+        )
+    else:
+        raise ValidationError(f"--kind is quality or preference, not {kind!r}")
+    for line in study.create_lines(report):
+        typer.echo(line)
+
+
+@study_app.command("progress")
+@user_errors
+def study_progress(name: str = typer.Argument(..., help="The study.")) -> None:
+    """Answers per rater (counts only: scores stay sealed while the study is open)."""
+    from services import study
+
+    for line in study.progress_lines(study.study_progress(_db(), SYSTEM, name)):
+        typer.echo(line)
+
+
+@study_app.command("close")
+@user_errors
+def study_close(name: str = typer.Argument(..., help="The study.")) -> None:
+    """Close a study: no more answers; its results are unsealed."""
+    from services import study
+
+    info = study.close_study(_db(), SYSTEM, name)
+    typer.echo(f"closed study {info.name}: {info.n_answered} of {info.n_assignments} answered")
+    typer.echo(f"results: python cli.py study results {info.name} [--out DIR]")
+
+
+@study_app.command("results")
+@user_errors
+def study_results(
+    name: str = typer.Argument(..., help="The study (closed)."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Also write the report, tables, responses CSV and charts here."
+    ),
+) -> None:
+    """The results of a closed study: means, intervals, tests, preferences, agreement, position bias."""
+    from services import study
+
+    db = _db()
+    for line in study.report_lines(study.study_results(db, SYSTEM, name)):
+        typer.echo(line)
+    if out is not None:
+        written = study.write_results(db, SYSTEM, name, out)
+        typer.echo(f"wrote {len(written)} files to {out}")
 
 
 def main() -> None:

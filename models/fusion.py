@@ -100,7 +100,10 @@ def fuse_runs(
             for rank, (item_id, score) in enumerate(_ranked(runs[ranker].get(query_id, ())), start=1):
                 sources.setdefault(item_id, {})[ranker] = SourceRank(rank=rank, score=score)
         scored = [
-            (sum(weight(ranker) / (rrf_k + hit["rank"]) for ranker, hit in sorted(by_ranker.items())), item_id)
+            (
+                sum(weight(ranker) / (rrf_k + hit["rank"]) for ranker, hit in sorted(by_ranker.items())),
+                item_id,
+            )
             for item_id, by_ranker in sources.items()
         ]
         scored.sort(key=lambda pair: (-pair[0], pair[1]))

@@ -54,10 +54,14 @@ with st.expander("Upload a bundle (.zip, up to 50 MB)", icon=":material/upload_f
             except QrelsError as e:
                 st.error(f"Nothing was imported. {e}")
             else:
-                st.success(f"Imported {report.dataset}: {report.n_items:,} items, {report.n_queries:,} queries.")
+                st.success(
+                    f"Imported {report.dataset}: {report.n_items:,} items, {report.n_queries:,} queries."
+                )
                 summaries = ds.list_datasets(db)
 
-with st.expander("Import a bundle from a folder on the server", expanded=not summaries, icon=":material/folder_open:"):
+with st.expander(
+    "Import a bundle from a folder on the server", expanded=not summaries, icon=":material/folder_open:"
+):
     with st.form("import"):
         path = st.text_input(
             "Bundle folder on the server", placeholder="/srv/bundles/mcmr-test", key="import_path"

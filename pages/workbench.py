@@ -22,7 +22,9 @@ POSITIVE_LABELS = {"Yes": "relevant", "No": "not_relevant", "Unsure": "unsure"}
 LABEL_NAMES = {v: k for k, v in POSITIVE_LABELS.items()}
 VERDICTS = {"Accept": "accept", "Reject": "reject", "Rewrite": "rewrite"}
 SHORTCUTS = {
-    "wb_submit": "ctrl+enter",
+    # Ctrl+Enter does not reach the page while a checkbox or radio has the focus (their own
+    # keyboard handling stops it); Ctrl+S always does.
+    "wb_submit": ["ctrl+s", "ctrl+enter"],
     "wb_skip": "alt+s",
     "wb_previous": "alt+p",
     "wb_undo": "alt+z",
@@ -30,7 +32,7 @@ SHORTCUTS = {
     "wb_prev_page": "alt+arrowleft",
 }
 HELP = """
-**Keyboard shortcuts** — Submit and next: `Ctrl+Enter` · Skip: `Alt+S` · Previous query: `Alt+P` ·
+**Keyboard shortcuts** — Submit and next: `Ctrl+S` (or `Ctrl+Enter` from a text box) · Skip: `Alt+S` · Previous query: `Alt+P` ·
 Undo last submit: `Alt+Z` · Candidate pages: `Alt+←` / `Alt+→`
 """
 
@@ -49,6 +51,9 @@ for key, default in ((KEY_CURRENT, {}), (KEY_STARTED, {}), (KEY_ADDED, {}), (KEY
         st.session_state[key] = default
 
 st.title("Workbench")
+# At a fixed place near the top: the shortcuts live in a tiny iframe whose listener dies with it,
+# so it must not be re-created when the query (and the number of cards above it) changes.
+add_shortcuts(**SHORTCUTS)
 datasets = ann.my_datasets(db, user)
 if not datasets:
     st.info("No queries are assigned to you yet. An admin assigns them on the Assignments page.")
@@ -133,7 +138,6 @@ if saved := st.session_state.pop("wb_saved", None):
 
 if task is None:
     st.success("Your queue is done. Thank you!")
-    add_shortcuts(**{k: v for k, v in SHORTCUTS.items() if k in ("wb_undo", "wb_previous")})
     st.stop()
 
 aid = task.assignment_id
@@ -327,5 +331,3 @@ if st.button("Submit and next", type="primary", key="wb_submit", icon=":material
     if store(aid, decision):
         st.session_state[KEY_STARTED].pop(aid, None)
         st.rerun()
-
-add_shortcuts(**SHORTCUTS)

@@ -152,41 +152,47 @@ def authenticate(db: Database, name: str, password: str, *, now: datetime | None
     """
     settings = load_settings()
     now = now or utcnow()
-    failure: AuthError | None = None
-    with db.write() as s:
-        user = s.scalar(select(User).where(User.name == (name or "").strip()))
-        if user is None:
-            with contextlib.suppress(VerificationError):
-                _hasher.verify(_DUMMY_HASH, password or "x")
-            raise AuthError("wrong user name or password")
-        locked_until = user.locked_until
-        if locked_until is not None and locked_until.tzinfo is None:  # SQLite drops the zone
-            locked_until = locked_until.replace(tzinfo=UTC)
-        if locked_until is not None and locked_until > now:
-            minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
-            raise AuthError(f"too many failed logins; try again in {minutes} minute(s) or ask an admin")
-        try:
-            _hasher.verify(user.password_hash, password or "")
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            # Counted in this transaction, which commits: the failure must be stored.
-            user.failed_logins += 1
-            if user.failed_logins >= settings.max_failed_logins:
-                user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
-                user.failed_logins = 0
-                log.warning("account %s locked after repeated failed logins", user.name)
-            failure = AuthError("wrong user name or password")
-        else:
-            if not user.is_active:
-                raise AuthError("this account is deactivated; ask an admin")
-            if _hasher.check_needs_rehash(user.password_hash):
-                user.password_hash = hash_password(password)
-            user.failed_logins = 0
-            user.locked_until = None
-            user.last_login_at = now
-            actor = Actor(user.id, user.name, user.role)
-    if failure is not None:
-        raise failure
-    return actor
+    name = (name or "").strip()
+    # The password is checked outside any write transaction: argon2 takes a good fraction of a
+    # second, and on SQLite a write transaction holds the database-wide lock, so holding it
+    # while hashing would let login attempts starve everyone's saves.
+    with db.read() as s:
+        user = s.scalar(select(User).where(User.name == name))
+    if user is None:
+        with contextlib.suppress(VerificationError):
+            _hasher.verify(_DUMMY_HASH, password or "x")
+        raise AuthError("wrong user name or password")  # nothing is written for unknown names
+    locked_until = user.locked_until
+    if locked_until is not None and locked_until.tzinfo is None:  # SQLite drops the zone
+        locked_until = locked_until.replace(tzinfo=UTC)
+    if locked_until is not None and locked_until > now:
+        minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
+        raise AuthError(f"too many failed logins; try again in {minutes} minute(s) or ask an admin")
+    try:
+        _hasher.verify(user.password_hash, password or "")
+        ok = True
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        ok = False
+    new_hash = hash_password(password) if ok and _hasher.check_needs_rehash(user.password_hash) else None
+    with db.write() as s:  # a short transaction that records the outcome
+        row = s.get(User, user.id)
+        if not ok:
+            row.failed_logins += 1
+            if row.failed_logins >= settings.max_failed_logins:
+                row.locked_until = now + timedelta(minutes=settings.lockout_minutes)
+                row.failed_logins = 0
+                log.warning("account %s locked after repeated failed logins", row.name)
+        elif row.is_active:
+            if new_hash is not None:
+                row.password_hash = new_hash
+            row.failed_logins = 0
+            row.locked_until = None
+            row.last_login_at = now
+    if not ok:
+        raise AuthError("wrong user name or password")
+    if not user.is_active:
+        raise AuthError("this account is deactivated; ask an admin")
+    return Actor(user.id, user.name, user.role)
 
 
 def get_actor(db: Database, user_id: int) -> Actor:

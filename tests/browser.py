@@ -85,8 +85,10 @@ def app_server(db_url: str, data_dir: Path, *, extra_env: dict[str, str] | None 
 @contextmanager
 def chromium_page() -> Iterator:
     """A fresh headless Chromium page (Playwright, Debian's browser)."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Generous: the first page that imports torch takes seconds on a loaded 2-core machine.
+    expect.set_options(timeout=30_000)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:

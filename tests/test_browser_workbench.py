@@ -38,6 +38,14 @@ def server(sqlite_db: Database, data_dir: Path, tmp_path: Path):
         yield base, people
 
 
+def idle(page) -> None:
+    """Wait until no rerun is running (a key pressed mid-rerun may land on an old button)."""
+    from playwright.sync_api import expect
+
+    page.wait_for_timeout(300)
+    expect(page.locator("[data-testid='stStatusWidget']")).to_have_count(0, timeout=30_000)
+
+
 def test_annotate_three_demo_queries(server, sqlite_db: Database, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
@@ -49,19 +57,27 @@ def test_annotate_three_demo_queries(server, sqlite_db: Database, tmp_path: Path
         for n in range(3):
             expect(page.get_by_text(f"{n} / 12 done")).to_be_visible()
             # Mouse: every labelled positive is relevant, one candidate is added.
-            relevant = page.get_by_role("button", name="Yes", exact=True)
+            groups = page.get_by_role("radiogroup", name="Relevant?")
+            relevant = groups.get_by_role("radio", name="Yes", exact=True)
+            chosen = groups.locator("[aria-checked=true]")
+            expect(relevant.first).to_be_visible()
             for i in range(relevant.count()):
                 relevant.nth(i).click()
-                page.wait_for_timeout(300)
-            page.get_by_role("checkbox", name="Relevant").first.click()
-            page.wait_for_timeout(800)
+                expect(chosen).to_have_count(i + 1)  # the rerun took the click
+            box = page.get_by_role("checkbox", name="Relevant").first
+            box.locator("xpath=ancestor::label").click()
+            expect(box).to_be_checked()
             if n == 1:  # the second query is rejected instead
                 page.get_by_text("Reject", exact=True).click()
-                page.wait_for_timeout(500)
+                expect(page.get_by_text("Reason", exact=True)).to_be_visible()
+            idle(page)
             if n == 0:
                 page.screenshot(path=str(tmp_path / "workbench.png"), full_page=True)
-            # Keyboard: Ctrl+Enter submits and moves on.
-            page.keyboard.press("Control+Enter")
+            # Ctrl+S (keyboard) or the button (mouse) submits and moves on.
+            if n == 1:
+                page.get_by_role("button", name="Submit and next").click()  # mouse
+            else:
+                page.keyboard.press("Control+s")  # keyboard, also after the page moved on
             expect(page.get_by_text(f"{n + 1} / 12 done")).to_be_visible(timeout=20_000)
 
     me = people["ann1"]

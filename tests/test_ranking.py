@@ -113,7 +113,9 @@ def test_pool_search_by_text_and_like_this(shop: Database, tiny_embedder) -> Non
     # The CLIP rankers are random here; BM25 finds the exact words, and the fusion says so.
     (hit,) = [h for h in hits if h.item_id == it7]
     assert hit.sources["bm25"]["rank"] == 1
-    assert len(ranking.search_pool(shop, "shop", text="Description of item 7", k=5, embedder=tiny_embedder)) == 5
+    assert (
+        len(ranking.search_pool(shop, "shop", text="Description of item 7", k=5, embedder=tiny_embedder)) == 5
+    )
     like = ranking.search_pool(shop, "shop", like_item=it7, k=5, embedder=tiny_embedder)
     assert like and it7 not in [h.item_id for h in like]
     with pytest.raises(ValidationError):
