@@ -84,30 +84,43 @@ def main() -> None:
     command = ("python bench/bench_rank.py " + " ".join(sys.argv[1:])).strip()
 
     time_topk(queries[:256], pool, args.k, device, args)  # warm-up
-    runs = [time_topk(queries, pool, args.k, device, args) for _ in range(args.repeats)]
+    use_faiss = not args.no_faiss
+    if use_faiss:
+        try:
+            import faiss  # noqa: F401
+        except ImportError:
+            logger.warning("faiss-cpu is not installed (pip install -r requirements-dev.txt); no comparison")
+            use_faiss = False
+    # On a shared machine the load changes from minute to minute: alternate the two, so that the
+    # ratio (median of per-round ratios) compares runs taken under the same load.
+    runs: list[tuple[float, np.ndarray]] = []
+    faiss_runs: list[tuple[float, np.ndarray]] = []
+    for _ in range(args.repeats):
+        runs.append(time_topk(queries, pool, args.k, device, args))
+        if use_faiss:
+            faiss_runs.append(time_faiss(queries.astype(np.float32), pool.astype(np.float32), args.k))
     ours = statistics.median(seconds for seconds, _ in runs)
     logger.info("topk (%s): %.2f s median of %s", device, ours, [round(s, 2) for s, _ in runs])
     append_row(f"topk seconds: {what}", f"{ours:.2f}", command, str(device))
-    if args.no_faiss:
+    if not use_faiss:
         return
-    try:
-        import faiss  # noqa: F401
-    except ImportError:
-        logger.warning("faiss-cpu is not installed (pip install -r requirements-dev.txt); no comparison")
-        return
-    faiss_runs = [
-        time_faiss(queries.astype(np.float32), pool.astype(np.float32), args.k) for _ in range(args.repeats)
-    ]
     theirs = statistics.median(seconds for seconds, _ in faiss_runs)
+    ratios = [a / b for (a, _), (b, _) in zip(runs, faiss_runs, strict=True)]
+    ratio = statistics.median(ratios)
     agree = float(
         np.mean([len(set(a) & set(b)) / args.k for a, b in zip(runs[0][1], faiss_runs[0][1], strict=True)])
     )
     logger.info("faiss IndexFlatIP (cpu): %.2f s median of %s", theirs, [round(s, 2) for s, _ in faiss_runs])
-    logger.info("ratio topk / faiss: %.2f (goal <= 1.2); result overlap %.4f", ours / theirs, agree)
+    logger.info(
+        "ratio topk / faiss: %.2f, median of %s (goal <= 1.2); result overlap %.4f",
+        ratio,
+        [round(r, 2) for r in ratios],
+        agree,
+    )
     append_row(f"faiss-cpu IndexFlatIP seconds: {what}", f"{theirs:.2f}", command, "cpu")
     append_row(
         f"topk / faiss-cpu time ratio: {what}",
-        f"{ours / theirs:.2f} (overlap {agree:.4f})",
+        f"{ratio:.2f} (median of {args.repeats} paired runs; overlap {agree:.4f})",
         command,
         str(device),
     )
