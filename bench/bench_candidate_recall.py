@@ -9,31 +9,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def append_result(figure: str, value: str, command: str) -> None:
-    """One row of bench/RESULTS.md: figure, value, machine, command, date."""
-    import torch
+def scratch_workspace(prefix: str) -> Path:
+    """A throwaway SQLite database and data folder, set in the environment, migrated."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["QRELS_DB_URL"] = f"sqlite:///{work / 'bench.db'}"
+    os.environ["QRELS_DATA_DIR"] = str(work / "data")
+    from db import migrate
 
-    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, device cpu"
-    path = ROOT / "bench" / "RESULTS.md"
-    if not path.exists():
-        path.write_text(
-            "# Benchmark results\n\nAppended by the scripts in bench/. Medians unless stated; ratios from one run.\n\n"
-            "| figure | value | machine | command | date |\n|---|---|---|---|---|\n"
-        )
-    date = datetime.now(UTC).strftime("%Y-%m-%d")
-    with path.open("a") as f:
-        f.write(f"| {figure} | {value} | {machine} | `{command}` | {date} |\n")
+    migrate.upgrade(os.environ["QRELS_DB_URL"])
+    return work
 
 
 def main() -> None:
@@ -44,12 +37,10 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=50)
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="qrels-bench-recall-"))
-    os.environ["QRELS_DB_URL"] = f"sqlite:///{work / 'bench.db'}"
-    os.environ["QRELS_DATA_DIR"] = str(work / "data")
+    work = scratch_workspace("qrels-bench-recall-")
     from sqlalchemy import select
 
-    from db import migrate
+    from bench.results_md import append_row
     from db.models import Candidate, Item, Query, RankerRun
     from db.session import Database
     from services import ranking
@@ -57,7 +48,6 @@ def main() -> None:
     from services.demo import generate_demo
     from services.importer import import_bundle
 
-    migrate.upgrade(os.environ["QRELS_DB_URL"])
     db = Database()
     started = time.perf_counter()
     generate_demo(work / "demo", n_items=args.items, n_queries=args.queries, seed=args.seed)
@@ -86,10 +76,11 @@ def main() -> None:
     for name in sorted(recall, key=lambda n: (n == "pooled", n)):
         print(f"  {name:<11} recall@{args.top} = {recall[name]:.3f}")
     summary = ", ".join(f"{n} {recall[n]:.3f}" for n in sorted(recall, key=lambda n: (n == "pooled", n)))
-    append_result(
+    append_row(
         f"candidate recall@{args.top} of planted false negatives (demo {args.items} items, {args.queries} queries)",
         f"{summary} ({len(planted)} planted)",
         command.strip(),
+        "cpu",
     )
 
 

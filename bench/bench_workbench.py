@@ -12,17 +12,16 @@ thumbnails are made at import, so the goal is zero. Goals on this CPU: p50 <= 15
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_candidate_recall import append_result  # noqa: E402
+from bench.bench_candidate_recall import scratch_workspace  # noqa: E402
+from bench.results_md import append_row  # noqa: E402
 
 
 def main() -> None:
@@ -33,13 +32,10 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=50)
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="qrels-bench-wb-"))
-    os.environ["QRELS_DB_URL"] = f"sqlite:///{work / 'bench.db'}"
-    os.environ["QRELS_DATA_DIR"] = str(work / "data")
+    work = scratch_workspace("qrels-bench-wb-")
     from PIL import ImageFile
     from streamlit.testing.v1 import AppTest
 
-    from db import migrate
     from db.session import Database
     from services import ranking
     from services.assignment import assign
@@ -48,7 +44,6 @@ def main() -> None:
     from services.demo import generate_demo
     from services.importer import import_bundle
 
-    migrate.upgrade(os.environ["QRELS_DB_URL"])
     db = Database()
     t0 = time.perf_counter()
     generate_demo(work / "demo", n_items=args.items, n_queries=args.queries, seed=0)
@@ -102,10 +97,11 @@ def main() -> None:
     print(f"submit -> next query rendered: p50 {p50:.0f} ms, p95 {p95:.0f} ms over {len(times)} clicks")
     print(f"full-size image decodes during the reruns: {full_decodes}")
     command = "python bench/bench_workbench.py " + " ".join(sys.argv[1:])
-    append_result(
+    append_row(
         f"workbench submit -> next query rendered, server time via AppTest ({args.items:,} items, {args.queries:,} queries)",
         f"p50 {p50:.0f} ms, p95 {p95:.0f} ms ({len(times)} clicks); {full_decodes} full-size image decodes in reruns",
         command.strip(),
+        "cpu",
     )
 
 
