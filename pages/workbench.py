@@ -42,6 +42,7 @@ KEY_STARTED = "wb_started"  # {assignment id: time shown}
 KEY_ADDED = "wb_added"  # {assignment id: {item id: LabelInput}} added positives
 KEY_PENDING = "wb_pending"  # (assignment id, Decision) not yet stored: retried, never dropped
 KEY_TOKEN = "wb_token"  # {assignment id: client token of the next submit}
+KEY_PROBLEM = "wb_problem"  # why the last submit was refused, shown beside the button
 KEY_SEARCH = "wb_search"  # (assignment id, text, like item id, like item ext id) of the last search
 
 user = require_role(ROLE_ANNOTATOR)
@@ -79,7 +80,7 @@ def store(assignment_id: int, decision: Decision) -> bool:
         st.session_state["wb_error"] = str(e)
         return True
     except QrelsError as e:
-        st.error(str(e))
+        st.session_state[KEY_PROBLEM] = str(e)
         return False
     st.session_state.pop(KEY_PENDING, None)
     st.session_state.pop("wb_error", None)
@@ -298,20 +299,23 @@ verdict = st.radio(
     horizontal=True,
     key=f"verdict_{aid}",
 )
-reason, note, rewrite = None, "", None
 if verdict == "Reject":
-    reason = st.selectbox(
+    st.selectbox(
         "Reason",
         REJECT_REASONS,
         index=REJECT_REASONS.index(task.my_reason) if task.my_reason in REJECT_REASONS else 0,
         key=f"reason_{aid}",
     )
-    note = st.text_input("Note (required for 'other')", value=task.my_note, key=f"note_{aid}", max_chars=2000)
+    st.text_input("Note (required for 'other')", value=task.my_note, key=f"note_{aid}", max_chars=2000)
 elif verdict == "Rewrite":
-    rewrite = st.text_area("Rewritten query", value=task.text, key=f"rewrite_{aid}", max_chars=5000)
-    note = st.text_input("Note (optional)", value=task.my_note, key=f"note_{aid}", max_chars=2000)
+    st.text_area("Rewritten query", value=task.text, key=f"rewrite_{aid}", max_chars=5000)
+    st.text_input("Note (optional)", value=task.my_note, key=f"note_{aid}", max_chars=2000)
 
-if st.button("Submit and next", type="primary", key="wb_submit", icon=":material/send:"):
+
+def on_submit(task: ann.Task, added: dict[int, LabelInput]) -> None:
+    """Runs before the script on the click, so one run both saves and draws the next query."""
+    aid = task.assignment_id
+    verdict = st.session_state.get(f"verdict_{aid}", "Accept")
     labels: dict[int, LabelInput] = dict(added)
     for card in task.positives:
         chosen = st.session_state.get(f"pos_{aid}_{card.item_id}")
@@ -322,12 +326,23 @@ if st.button("Submit and next", type="primary", key="wb_submit", icon=":material
     decision = Decision(
         labels=labels,
         verdict=VERDICTS[verdict],
-        reason=reason,
-        note=note or "",
-        rewrite=rewrite,
+        reason=st.session_state.get(f"reason_{aid}") if verdict == "Reject" else None,
+        note=(st.session_state.get(f"note_{aid}") or "") if verdict != "Accept" else "",
+        rewrite=st.session_state.get(f"rewrite_{aid}") if verdict == "Rewrite" else None,
         time_on_task_ms=int((time.time() - started) * 1000),
         client_token=token,
     )
     if store(aid, decision):
         st.session_state[KEY_STARTED].pop(aid, None)
-        st.rerun()
+
+
+st.button(
+    "Submit and next",
+    type="primary",
+    key="wb_submit",
+    icon=":material/send:",
+    on_click=on_submit,
+    args=(task, added),
+)
+if message := st.session_state.pop(KEY_PROBLEM, None):
+    st.error(message)  # the decision needs fixing; nothing was saved
