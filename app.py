@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from db.models import ROLE_ADMIN, ROLE_ANNOTATOR, ROLE_REVIEWER
+from db.enums import Role
 from ui.state import current_user
 
 st.set_page_config(page_title="Qrels Studio", page_icon=":material/fact_check:", layout="wide")
 
-ALL = (ROLE_ADMIN, ROLE_REVIEWER, ROLE_ANNOTATOR)
+ALL = (Role.ADMIN, Role.REVIEWER, Role.ANNOTATOR)
 
 # The one list of pages: (page, menu section, roles that may open it).
 PAGES: list[tuple[st.Page, str, tuple[str, ...]]] = [
@@ -22,21 +22,21 @@ PAGES: list[tuple[st.Page, str, tuple[str, ...]]] = [
     (
         st.Page("pages/workbench.py", title="Workbench", icon=":material/checklist:"),
         "Work",
-        (ROLE_ANNOTATOR,),
+        (Role.ANNOTATOR,),
     ),
-    (st.Page("pages/review.py", title="Review", icon=":material/gavel:"), "Work", (ROLE_REVIEWER,)),
+    (st.Page("pages/review.py", title="Review", icon=":material/gavel:"), "Work", (Role.REVIEWER,)),
     (st.Page("pages/rate.py", title="Rate", icon=":material/star_rate:"), "Work", ALL),
-    (st.Page("pages/dashboard.py", title="Dashboard", icon=":material/monitoring:"), "Admin", (ROLE_ADMIN,)),
-    (st.Page("pages/datasets.py", title="Datasets", icon=":material/database:"), "Admin", (ROLE_ADMIN,)),
+    (st.Page("pages/dashboard.py", title="Dashboard", icon=":material/monitoring:"), "Admin", (Role.ADMIN,)),
+    (st.Page("pages/datasets.py", title="Datasets", icon=":material/database:"), "Admin", (Role.ADMIN,)),
     (
         st.Page("pages/assignments.py", title="Assignments", icon=":material/assignment_ind:"),
         "Admin",
-        (ROLE_ADMIN,),
+        (Role.ADMIN,),
     ),
-    (st.Page("pages/ranking.py", title="Ranking", icon=":material/sort:"), "Admin", (ROLE_ADMIN,)),
-    (st.Page("pages/export.py", title="Export", icon=":material/ios_share:"), "Admin", (ROLE_ADMIN,)),
-    (st.Page("pages/study_admin.py", title="Studies", icon=":material/science:"), "Admin", (ROLE_ADMIN,)),
-    (st.Page("pages/users.py", title="Users", icon=":material/group:"), "Admin", (ROLE_ADMIN,)),
+    (st.Page("pages/ranking.py", title="Ranking", icon=":material/sort:"), "Admin", (Role.ADMIN,)),
+    (st.Page("pages/export.py", title="Export", icon=":material/ios_share:"), "Admin", (Role.ADMIN,)),
+    (st.Page("pages/study_admin.py", title="Studies", icon=":material/science:"), "Admin", (Role.ADMIN,)),
+    (st.Page("pages/users.py", title="Users", icon=":material/group:"), "Admin", (Role.ADMIN,)),
     (st.Page("pages/account.py", title="Account", icon=":material/person:"), "Account", ALL),
 ]
 

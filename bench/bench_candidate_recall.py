@@ -43,12 +43,13 @@ def main() -> None:
     from bench.results_md import append_row
     from db.models import Candidate, Item, Query, RankerRun
     from db.session import Database
-    from services import ranking
-    from services.datasets import update_settings
-    from services.demo import generate_demo
-    from services.importer import import_bundle
+    from demo.generate import generate_demo
+    from services.core.config import load_settings
+    from services.datasets.catalog import update_settings
+    from services.ingest.importer import import_bundle
+    from services.ranking import rank as ranking
 
-    db = Database()
+    db = Database(load_settings().db_url)
     started = time.perf_counter()
     generate_demo(work / "demo", n_items=args.items, n_queries=args.queries, seed=args.seed)
     import_bundle(db, work / "demo", "demo", is_demo=True)

@@ -56,10 +56,10 @@ from db.models import (  # noqa: E402
     User,
 )
 from db.session import Database  # noqa: E402
-from services import annotation as ann  # noqa: E402
-from services import auth  # noqa: E402
-from services.annotation import Decision, LabelInput  # noqa: E402
-from services.errors import SaveFailed  # noqa: E402
+from services.annotation import task as ann  # noqa: E402
+from services.annotation.task import Decision, LabelInput  # noqa: E402
+from services.core import auth  # noqa: E402
+from services.core.errors import SaveFailed  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 HEADER = "| figure | value | machine | command | date |\n|---|---|---|---|---|\n"
@@ -109,7 +109,7 @@ def cheap_hashing() -> Iterator[None]:
 
 def build_dataset(db: Database, folder: Path, name: str, *, n_queries: int, n_items: int = 12) -> None:
     """Import a bundle of ``n_queries`` queries with a pooled candidate run over its items."""
-    from services.importer import import_bundle
+    from services.ingest.importer import import_bundle
     from tests.bundles import add_pooled_candidates, make_bundle
 
     import_bundle(db, make_bundle(folder, n_items=n_items, n_queries=n_queries), name)
@@ -475,7 +475,7 @@ def _drop_postgres(admin_url: str, url: str) -> None:
 
 def bench_one(url: str, work: Path, args: argparse.Namespace) -> tuple[LoadRun, list[str], str]:
     from db import migrate
-    from services.assignment import assign
+    from services.datasets.assignment import assign
 
     migrate.upgrade(url)
     db = Database(url)

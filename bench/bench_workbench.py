@@ -37,14 +37,15 @@ def main() -> None:
     from streamlit.testing.v1 import AppTest
 
     from db.session import Database
-    from services import ranking
-    from services.assignment import assign
-    from services.auth import Actor, add_user
-    from services.datasets import update_settings
-    from services.demo import generate_demo
-    from services.importer import import_bundle
+    from demo.generate import generate_demo
+    from services.core.auth import Actor, add_user
+    from services.core.config import load_settings
+    from services.datasets.assignment import assign
+    from services.datasets.catalog import update_settings
+    from services.ingest.importer import import_bundle
+    from services.ranking import rank as ranking
 
-    db = Database()
+    db = Database(load_settings().db_url)
     t0 = time.perf_counter()
     generate_demo(work / "demo", n_items=args.items, n_queries=args.queries, seed=0)
     t1 = time.perf_counter()

@@ -20,18 +20,13 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from services.errors import QrelsError
-
 log = logging.getLogger(__name__)
 
 BACKUP_DIR = "backups"  # next to the database file: where the pre-upgrade copies go
 
 
-class BackupError(QrelsError):
-    """A backup cannot be made as asked; the message says what to do instead.
-
-    A domain error (the CLI prints it and exits 1), from the dependency-free services.errors.
-    """
+class BackupError(RuntimeError):
+    """A backup cannot be made as asked; the message says what to do instead (the CLI prints it, exit 1)."""
 
 
 @dataclass(frozen=True)

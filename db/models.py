@@ -37,6 +37,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from db.enums import ImageStatus
+
 # Explicit constraint names keep Alembic's batch mode (SQLite) and PostgreSQL in step.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -45,34 +47,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-# Roles. A rater is any user chosen for a study, so it is not a role of its own.
-ROLE_ADMIN = "admin"
-ROLE_REVIEWER = "reviewer"
-ROLE_ANNOTATOR = "annotator"
-ROLES = (ROLE_ADMIN, ROLE_REVIEWER, ROLE_ANNOTATOR)
-
-# Judgment labels and provenance.
-LABEL_RELEVANT = "relevant"
-LABEL_NOT_RELEVANT = "not_relevant"
-LABEL_UNSURE = "unsure"
-LABELS = (LABEL_RELEVANT, LABEL_NOT_RELEVANT, LABEL_UNSURE)
-PROVENANCE_ORIGINAL = "original"
-PROVENANCE_CANDIDATE = "candidate"
-PROVENANCE_SEARCH = "search"
-PROVENANCES = (PROVENANCE_ORIGINAL, PROVENANCE_CANDIDATE, PROVENANCE_SEARCH)
-
-# Query verdicts and reject reasons.
-VERDICT_ACCEPT = "accept"
-VERDICT_REJECT = "reject"
-VERDICT_REWRITE = "rewrite"
-VERDICTS = (VERDICT_ACCEPT, VERDICT_REJECT, VERDICT_REWRITE)
-REJECT_REASONS = ("ambiguous", "unanswerable", "wrong", "duplicate", "other")
-
-# Image status of an item or a query reference image.
-IMAGE_OK = "ok"
-IMAGE_MISSING = "missing"
-IMAGE_REMOTE = "remote"
 
 
 def utcnow() -> datetime:
@@ -130,7 +104,7 @@ class Item(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The reference as written in the bundle (relative path or URL), kept for re-export.
     image_ref: Mapped[str | None] = mapped_column(Text)
-    image_status: Mapped[str] = mapped_column(String(16), default=IMAGE_MISSING)
+    image_status: Mapped[str] = mapped_column(String(16), default=ImageStatus.MISSING)
     # SHA-256 of the image bytes: the key of the media store and of stored embeddings.
     image_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     image_ext: Mapped[str | None] = mapped_column(String(8))
@@ -174,7 +148,7 @@ class QueryRef(Base):
     position: Mapped[int] = mapped_column(Integer)
     item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
     image_ref: Mapped[str | None] = mapped_column(Text)
-    image_status: Mapped[str] = mapped_column(String(16), default=IMAGE_MISSING)
+    image_status: Mapped[str] = mapped_column(String(16), default=ImageStatus.MISSING)
     image_sha256: Mapped[str | None] = mapped_column(String(64))
     image_ext: Mapped[str | None] = mapped_column(String(8))
 

@@ -6,7 +6,6 @@ wait for the write lock instead of failing; PostgreSQL needs none of that.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,17 +15,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-DEFAULT_DB_URL = "sqlite:///data/qrels.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "qrels_write"
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
-
-
-def database_url() -> str:
-    """The database URL from ``QRELS_DB_URL``, or the SQLite default."""
-    return os.environ.get("QRELS_DB_URL", DEFAULT_DB_URL)
 
 
 def is_sqlite(url: str) -> bool:
@@ -77,9 +70,8 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=40)
 
 
-def get_engine(url: str | None = None) -> Engine:
-    """The process-wide engine for ``url`` (default: :func:`database_url`)."""
-    url = url or database_url()
+def get_engine(url: str) -> Engine:
+    """The process-wide engine for ``url``."""
     with _lock:
         engine = _engines.get(url)
         if engine is None:
@@ -98,8 +90,8 @@ class Database:
         ...     s.scalars(select(User)).all()
     """
 
-    def __init__(self, url: str | None = None) -> None:
-        self.url = url or database_url()
+    def __init__(self, url: str) -> None:
+        self.url = url
         self.engine = get_engine(self.url)
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._write = sessionmaker(

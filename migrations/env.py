@@ -8,7 +8,8 @@ from alembic import context
 from sqlalchemy import Connection
 
 from db.models import Base
-from db.session import database_url, get_engine
+from db.session import get_engine
+from services.core.config import load_settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
@@ -18,7 +19,7 @@ target_metadata = Base.metadata
 
 
 def _url() -> str:
-    return config.get_main_option("sqlalchemy.url") or database_url()
+    return config.get_main_option("sqlalchemy.url") or load_settings().db_url
 
 
 def _configure(connection: Connection | None = None, url: str | None = None) -> None:

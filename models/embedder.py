@@ -30,7 +30,7 @@ from PIL import Image
 from torch.nn import functional
 from torch.utils.data import DataLoader, Dataset
 
-from services.errors import QrelsError
+from models.hashing import sha256_file
 
 __all__ = [
     "CONFIG_DIR",
@@ -56,15 +56,17 @@ DEMO_CHECKPOINT = Path(__file__).resolve().parent / "demo_clip" / "qrels-demo-cl
 PRETRAINED_ENV = "QRELS_CLIP_PRETRAINED"
 
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".npz", ".ckpt")
-_HASH_CHUNK = 1 << 20
 _registered: set[Path] = set()
 
 # A failed batch element: (id, reason). Shared by the dataset, collate_fn and EmbedResult.
 Failure = tuple[str, str]
 
 
-class ModelLoadError(QrelsError):
-    """A CLIP model or its weights could not be loaded."""
+class ModelLoadError(RuntimeError):
+    """A CLIP model or its weights could not be loaded; the message says what to fix.
+
+    The services turn it into :class:`services.core.errors.ModelUnavailable` for the pages.
+    """
 
 
 @dataclass(frozen=True)
@@ -138,21 +140,13 @@ def _how_to_fix(model: str) -> str:
     )
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "x"
 
 
 def _model_key(model: str, pretrained: str | None, checkpoint: Path | None, weights: torch.nn.Module) -> str:
     if checkpoint is not None:
-        tag = f"{_safe(checkpoint.stem)}-{_sha256_file(checkpoint)[:16]}"
+        tag = f"{_safe(checkpoint.stem)}-{sha256_file(checkpoint)[:16]}"
     elif pretrained is not None:
         tag = _safe(pretrained)
     else:

@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-__all__ = ["KINDS", "EmbeddingStore", "file_key", "item_text_key", "text_key"]
+__all__ = ["KINDS", "EmbeddingStore", "item_text_key", "text_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +46,6 @@ def text_key(text: str) -> str:
 def item_text_key(title: str, text: str) -> str:
     """Key of an item's text side: SHA-256 of its title and text joined by a newline."""
     return text_key(f"{title}\n{text}")
-
-
-def file_key(path: Path) -> str:
-    """SHA-256 hex digest of a file's bytes: the key of an image (as the media store names it)."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services import auth
-from services.errors import QrelsError
+from services.core import auth
+from services.core.errors import QrelsError
 from ui.state import database, require_role
 
 user = require_role()

@@ -5,22 +5,22 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from db.models import ROLE_ADMIN, ROLE_ANNOTATOR
-from services import auth
-from services.assignment import assign, queue_sizes
-from services.datasets import list_datasets
-from services.errors import QrelsError
+from db.enums import Role
+from services.core import auth
+from services.core.errors import QrelsError
+from services.datasets.assignment import assign, queue_sizes
+from services.datasets.catalog import list_datasets
 from ui.state import database, require_role
 
-user = require_role(ROLE_ADMIN)
+user = require_role(Role.ADMIN)
 db = database()
 st.title("Assignments")
 
-datasets = list_datasets(db)
+datasets = list_datasets(db, actor=user)
 if not datasets:
     st.info("Import a dataset first.")
     st.stop()
-annotators = [u.name for u in auth.list_users(db, actor=user, role=ROLE_ANNOTATOR) if u.is_active]
+annotators = [u.name for u in auth.list_users(db, actor=user, role=Role.ANNOTATOR) if u.is_active]
 
 with st.form("assign"):
     dataset = st.selectbox("Dataset", [d.name for d in datasets], key="assign_dataset")

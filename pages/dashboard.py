@@ -6,19 +6,19 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from db.models import ROLE_ADMIN
-from services import agreement
-from services.dashboard import dashboard, dataset_overview
-from services.datasets import list_datasets
+from db.enums import Role
+from services.agreement import report as agreement
+from services.agreement.dashboard import dashboard, dataset_overview
+from services.datasets.catalog import list_datasets
 from ui.state import database, require_role
 
 REFRESH_SECONDS = 30
 
-user = require_role(ROLE_ADMIN)
+user = require_role(Role.ADMIN)
 db = database()
 st.title("Dashboard")
 
-datasets = [d.name for d in list_datasets(db)]
+datasets = [d.name for d in list_datasets(db, actor=user)]
 if not datasets:
     st.info("No datasets yet.")
     st.stop()

@@ -5,19 +5,19 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from db.models import ROLE_ADMIN
-from services import datasets as ds
-from services.config import load_settings
-from services.errors import QrelsError
-from services.importer import READERS, import_bundle
-from services.uploads import extract_bundle_zip
+from db.enums import Role
+from services.core.config import load_settings
+from services.core.errors import QrelsError
+from services.datasets import catalog as ds
+from services.ingest.importer import READERS, import_bundle
+from services.ingest.uploads import extract_bundle_zip
 from ui.state import database, require_role
 
-user = require_role(ROLE_ADMIN)
+user = require_role(Role.ADMIN)
 db = database()
 st.title("Datasets")
 
-summaries = ds.list_datasets(db)
+summaries = ds.list_datasets(db, actor=user)
 if summaries:
     st.dataframe(
         pd.DataFrame(
@@ -57,7 +57,7 @@ with st.expander("Upload a bundle (.zip, up to 50 MB)", icon=":material/upload_f
                 st.success(
                     f"Imported {report.dataset}: {report.n_items:,} items, {report.n_queries:,} queries."
                 )
-                summaries = ds.list_datasets(db)
+                summaries = ds.list_datasets(db, actor=user)
 
 with st.expander(
     "Import a bundle from a folder on the server", expanded=not summaries, icon=":material/folder_open:"
@@ -89,7 +89,7 @@ with st.expander(
             )
             for warning in report.warnings:
                 st.warning(warning)
-            summaries = ds.list_datasets(db)
+            summaries = ds.list_datasets(db, actor=user)
 
 if not summaries:
     st.stop()
@@ -101,7 +101,7 @@ guidelines_tab, settings_tab, browse_tab, danger_tab = st.tabs(
 )
 
 with guidelines_tab:
-    current = ds.get_guidelines(db, chosen)
+    current = ds.get_guidelines(db, chosen, actor=user)
     text = st.text_area(
         "Annotation guidelines (Markdown), shown to annotators in an expander",
         value=current,
@@ -147,7 +147,7 @@ with browse_tab:
     per_page = 24
     pages = max(1, -(-summary.n_items // per_page))
     page = st.number_input(f"Page (of {pages:,})", 1, pages, 1, key="browse_page")
-    cards = ds.item_cards(db, chosen, limit=per_page, offset=(int(page) - 1) * per_page)
+    cards = ds.item_cards(db, chosen, limit=per_page, offset=(int(page) - 1) * per_page, actor=user)
     columns = st.columns(6)
     for n, card in enumerate(cards):
         with columns[n % 6]:

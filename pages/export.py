@@ -8,12 +8,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from db.models import ROLE_ADMIN
-from services import evaluation
-from services.consensus import POSITIVE_RULES, QUERY_RULES, STRATIFY_FIELDS, Policy
-from services.datasets import list_datasets
-from services.errors import QrelsError
-from services.export import FORMATS, ExportOptions, ExportReport, export_dataset, zip_export
+from db.enums import Role
+from services.cleaning import evaluation
+from services.cleaning.consensus import POSITIVE_RULES, QUERY_RULES, STRATIFY_FIELDS, Policy
+from services.core.errors import QrelsError
+from services.datasets.catalog import list_datasets
+from services.export.export import FORMATS, ExportOptions, ExportReport, export_dataset, zip_export
 from ui.state import database, require_role
 
 KEY_LAST_EXPORT = "export_last_report"
@@ -24,7 +24,7 @@ REASONS = {
     "no_positive_left": "no positive left",
 }
 
-user = require_role(ROLE_ADMIN)
+user = require_role(Role.ADMIN)
 db = database()
 st.title("Export")
 st.caption(
@@ -33,7 +33,7 @@ st.caption(
     "The same data and options always give the same files."
 )
 
-datasets = list_datasets(db)
+datasets = list_datasets(db, actor=user)
 if not datasets:
     st.info("Import a dataset first.")
     st.stop()

@@ -5,17 +5,17 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from db.models import ROLE_ADMIN
-from services.datasets import list_datasets
+from db.enums import Role
+from services.datasets.catalog import list_datasets
 from ui.state import database, require_role
 
 user = require_role()
 st.title("Overview")
 st.write(f"Welcome, {user.name}.")
 
-datasets = list_datasets(database())
+datasets = list_datasets(database(), actor=user)
 if not datasets:
-    if user.role == ROLE_ADMIN:
+    if user.role == Role.ADMIN:
         st.info(
             "No datasets yet. Import one on the Datasets page or with `python cli.py import PATH --dataset NAME`."
         )

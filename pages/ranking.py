@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from db.models import ROLE_ADMIN
-from services import ranking
-from services.datasets import list_datasets
-from services.errors import QrelsError
+from db.enums import Role
+from services.core.errors import QrelsError
+from services.datasets.catalog import list_datasets
+from services.ranking import rank as ranking
 from ui.state import database, require_role
 
-user = require_role(ROLE_ADMIN)
+user = require_role(Role.ADMIN)
 db = database()
 st.title("Ranking")
 st.caption(
@@ -18,7 +18,7 @@ st.caption(
     "and BM25 over item text — pooled by reciprocal rank fusion. Each candidate remembers its rankers."
 )
 
-datasets = list_datasets(db)
+datasets = list_datasets(db, actor=user)
 if not datasets:
     st.info("Import a dataset first.")
     st.stop()
@@ -40,7 +40,7 @@ if st.button("Embed and rank", type="primary", key="ranking_start", icon=":mater
 @st.fragment(run_every=1.0)
 def jobs() -> None:
     """Refreshes itself every second, not the whole page."""
-    rows = ranking.latest_jobs(db, dataset)
+    rows = ranking.latest_jobs(db, dataset, actor=user)
     if not rows:
         st.caption("No ranking job has run on this dataset yet.")
         return

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services import study
-from services.errors import QrelsError
-from services.study import SCALE, Answer, PreferenceTask, QualityTask
+from services.core.errors import QrelsError
+from services.study import study
+from services.study.study import SCALE, Answer, PreferenceTask, QualityTask
 from ui.cards import render_card
 from ui.state import database, require_role
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from db.models import REJECT_REASONS, ROLE_REVIEWER
-from services import review
-from services.datasets import list_datasets
-from services.errors import QrelsError
+from db.enums import RejectReason, Role
+from services.core.errors import QrelsError
+from services.datasets.catalog import list_datasets
+from services.review import disputes as review
 from ui.cards import render_card
 from ui.state import database, require_role
 
@@ -21,17 +21,17 @@ KIND_NAMES = {
     "flagged": "unsure or ambiguous",
 }
 
-user = require_role(ROLE_REVIEWER)
+user = require_role(Role.REVIEWER)
 db = database()
 st.title("Review")
 
-datasets = [d.name for d in list_datasets(db)]
+datasets = [d.name for d in list_datasets(db, actor=user)]
 if not datasets:
     st.info("No datasets yet.")
     st.stop()
 filters = st.columns(4)
 dataset = filters[0].selectbox("Dataset", datasets, key="rv_dataset")
-category = filters[1].selectbox("Category", ["all", *review.categories(db, dataset)], key="rv_category")
+category = filters[1].selectbox("Category", ["all", *review.categories(db, user, dataset)], key="rv_category")
 kind = filters[2].selectbox(
     "Disagreement", ["all", *review.KINDS], key="rv_kind", format_func=lambda k: KIND_NAMES.get(k, k)
 )
@@ -113,7 +113,7 @@ verdict = st.radio(
 )
 reason, revision_id, rewrite_text = None, None, None
 if verdict == "Reject":
-    reason = st.selectbox("Reason", REJECT_REASONS, key=f"rv_reason_{case.query_id}")
+    reason = st.selectbox("Reason", tuple(RejectReason), key=f"rv_reason_{case.query_id}")
 elif verdict == "Rewrite":
     options = {r.revision_id: f"{r.by}: {r.text}" for r in case.rewrites}
     if options:

@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from db.models import ROLE_ADMIN
-from services import auth, study
-from services.datasets import list_datasets
-from services.errors import QrelsError
-from services.study import Criterion, PreferenceResults, QualityResults
+from db.enums import Role
+from services.core import auth
+from services.core.errors import QrelsError
+from services.datasets.catalog import list_datasets
+from services.study import study
+from services.study.study import Criterion, PreferenceResults, QualityResults
 from ui.state import database, require_role
 
 KINDS = {"Query quality": study.KIND_QUALITY, "System preference": study.KIND_PREFERENCE}
@@ -21,7 +22,7 @@ KEY_RESULTS = "sa_results"  # {(study, closed at): (results, responses CSV)}; a 
 KEY_CREATED = "sa_created"  # lines of the last creation report
 RUBRIC_COLUMNS = ["criterion", "question", "1", "2", "3", "4", "5"]
 
-user = require_role(ROLE_ADMIN)
+user = require_role(Role.ADMIN)
 db = database()
 st.title("Studies")
 st.caption(
@@ -30,7 +31,7 @@ st.caption(
     "Scores stay sealed until a study is closed; closing locks it."
 )
 
-datasets = [d.name for d in list_datasets(db)]
+datasets = [d.name for d in list_datasets(db, actor=user)]
 if not datasets:
     st.info("Import a dataset first.")
     st.stop()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from db.models import ROLE_ADMIN, ROLES
-from services import auth
-from services.errors import QrelsError
+from db.enums import Role
+from services.core import auth
+from services.core.errors import QrelsError
 from ui.state import database, require_role
 
-user = require_role(ROLE_ADMIN)
+user = require_role(Role.ADMIN)
 db = database()
 st.title("Users")
 
@@ -35,7 +35,7 @@ left, right = st.columns(2)
 with left, st.form("add_user", clear_on_submit=True):
     st.subheader("Add a user")
     name = st.text_input("Name")
-    role = st.selectbox("Role", ROLES, index=ROLES.index("annotator"))
+    role = st.selectbox("Role", tuple(Role), index=tuple(Role).index("annotator"))
     password = st.text_input("Initial password", type="password")
     if st.form_submit_button("Add user", type="primary"):
         try:

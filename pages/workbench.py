@@ -8,11 +8,11 @@ import uuid
 import streamlit as st
 from streamlit_shortcuts import add_shortcuts
 
-from db.models import REJECT_REASONS, ROLE_ANNOTATOR
-from services import annotation as ann
-from services.annotation import Decision, LabelInput
-from services.errors import QrelsError, SaveFailed
-from services.ranking import search_pool
+from db.enums import RejectReason, Role
+from services.annotation import task as ann
+from services.annotation.task import Decision, LabelInput
+from services.core.errors import QrelsError, SaveFailed
+from services.ranking.rank import search_pool
 from ui.cards import render_card
 from ui.state import database, require_role
 
@@ -45,7 +45,7 @@ KEY_TOKEN = "wb_token"  # {assignment id: client token of the next submit}
 KEY_PROBLEM = "wb_problem"  # why the last submit was refused, shown beside the button
 KEY_SEARCH = "wb_search"  # (assignment id, text, like item id, like item ext id) of the last search
 
-user = require_role(ROLE_ANNOTATOR)
+user = require_role(Role.ANNOTATOR)
 db = database()
 for key, default in ((KEY_CURRENT, {}), (KEY_STARTED, {}), (KEY_ADDED, {}), (KEY_TOKEN, {})):
     if key not in st.session_state:
@@ -268,14 +268,14 @@ def pool_search() -> None:
     _, text, like_item, like_ext = state
     label = text if text else f"more like {like_ext}"
     try:
-        hits = search_pool(db, task.dataset, text=text, like_item=like_item, k=PER_PAGE)
+        hits = search_pool(db, task.dataset, actor=user, text=text, like_item=like_item, k=PER_PAGE)
     except QrelsError as e:
         st.caption(str(e))
         return
     st.caption(f"Results for: {label}" if text else f"Items that look like {like_ext}")
     shown = [h for h in hits if h.item_id not in {c.item_id for c in task.positives}]
     grid = st.columns(COLUMNS)
-    for n, card in enumerate(ann.cards(db, task.dataset, [h.item_id for h in shown])):
+    for n, card in enumerate(ann.cards(db, user, task.dataset, [h.item_id for h in shown])):
         with grid[n % COLUMNS]:
             render_card(card, key=f"search_{aid}_{card.item_id}")
             st.checkbox(
@@ -302,8 +302,8 @@ verdict = st.radio(
 if verdict == "Reject":
     st.selectbox(
         "Reason",
-        REJECT_REASONS,
-        index=REJECT_REASONS.index(task.my_reason) if task.my_reason in REJECT_REASONS else 0,
+        tuple(RejectReason),
+        index=tuple(RejectReason).index(task.my_reason) if task.my_reason in tuple(RejectReason) else 0,
         key=f"reason_{aid}",
     )
     st.text_input("Note (required for 'other')", value=task.my_note, key=f"note_{aid}", max_chars=2000)

@@ -13,8 +13,8 @@ from sqlalchemy.engine import make_url
 
 from db import migrate
 from db.session import Database, dispose_engine
-from services import auth
-from services.auth import Actor
+from services.core import auth
+from services.core.auth import Actor
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from db.session import Database
-from services import agreement
-from services.errors import PermissionDenied
+from services.agreement import report as agreement
+from services.core.errors import PermissionDenied
 from tests.test_review import disputed  # noqa: F401 - the fixture
 
 
@@ -45,7 +45,7 @@ def test_agreement_is_for_admins(db: Database, disputed) -> None:  # noqa: F811
 
 
 def test_cli_prints_the_same_report(db: Database, disputed) -> None:  # noqa: F811
-    from cli import app
+    from cli.main import app
 
     result = CliRunner().invoke(app, ["agreement", "--dataset", "shop"])
     assert result.exit_code == 0, result.output

@@ -29,7 +29,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.agreement_stats import (
+from services.agreement.stats import (
     AgreementSummary,
     Coefficient,
     cohen_kappa,

@@ -21,12 +21,12 @@ from db.models import (
     RankerRun,
 )
 from db.session import Database
-from services import annotation as ann
-from services.annotation import Decision, LabelInput
-from services.assignment import assign
-from services.auth import Actor
-from services.errors import PermissionDenied, ValidationError
-from services.importer import import_bundle
+from services.annotation import task as ann
+from services.annotation.task import Decision, LabelInput
+from services.core.auth import Actor
+from services.core.errors import PermissionDenied, ValidationError
+from services.datasets.assignment import assign
+from services.ingest.importer import import_bundle
 from tests.bundles import make_bundle
 
 
@@ -80,7 +80,7 @@ def test_assignment_is_balanced_with_overlap(db: Database, shop, users) -> None:
 
 
 def test_assignment_with_three_annotators_and_overlap_two(db: Database, shop, users) -> None:
-    from services.auth import add_user
+    from services.core.auth import add_user
 
     add_user(db, "ann3", "annotator", "password123")
     report = assign(db, "shop", overlap=2)

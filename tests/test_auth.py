@@ -10,9 +10,10 @@ from sqlalchemy import select
 
 from db.models import User, utcnow
 from db.session import Database
-from services import auth, datasets
-from services.auth import SYSTEM, Actor
-from services.errors import AuthError, PermissionDenied, ValidationError
+from services.core import auth
+from services.core.auth import SYSTEM, Actor
+from services.core.errors import AuthError, PermissionDenied, ValidationError
+from services.datasets import catalog as datasets
 from tests.conftest import PASSWORD
 
 

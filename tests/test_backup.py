@@ -22,8 +22,8 @@ from db import migrate
 from db.backup import BackupError, backup_before_upgrade, backup_sqlite, pre_upgrade_backup_path
 from db.models import Submission
 from db.session import Database, dispose_engine
-from services import auth
-from services.assignment import assign
+from services.core import auth
+from services.datasets.assignment import assign
 from tests.test_crash import consistency_problems, sqlite_integrity
 
 
@@ -124,20 +124,8 @@ def test_backup_before_upgrade_only_when_there_is_something_to_upgrade(
 # --------------------------------------------------------------------------- the CLI commands
 
 
-def _cli_has_backup() -> bool:
-    import cli
-
-    return any(c.name == "backup" for c in cli.db_app.registered_commands)
-
-
-needs_cli_backup = pytest.mark.skipif(
-    not _cli_has_backup(), reason="cli.py has no `db backup` command yet (see db/backup.py)"
-)
-
-
-@needs_cli_backup
 def test_cli_db_backup(sqlite_db: Database, tmp_path: Path) -> None:
-    from cli import app
+    from cli.main import app
 
     runner = CliRunner()
     dest = tmp_path / "cli-copy.db"
@@ -148,9 +136,8 @@ def test_cli_db_backup(sqlite_db: Database, tmp_path: Path) -> None:
     assert again.exit_code == 1 and "exists already" in again.output
 
 
-@needs_cli_backup
 def test_cli_db_upgrade_backs_up_first(sqlite_db: Database, tmp_path: Path, monkeypatch) -> None:
-    from cli import app
+    from cli.main import app
 
     with sqlite_db.read() as s:
         assert s.scalar(select(func.count()).select_from(Submission)) == 0

@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from db.models import Assignment, Query
 from db.session import Database
-from services import annotation as ann
-from services.annotation import Decision, LabelInput
-from services.assignment import assign
-from services.importer import import_bundle
+from services.annotation import task as ann
+from services.annotation.task import Decision, LabelInput
+from services.datasets.assignment import assign
+from services.ingest.importer import import_bundle
 from tests.browser import app_server, chromium_page, log_in, require_chromium
 from tests.bundles import add_pooled_candidates, make_bundle
 from tests.conftest import PASSWORD, make_users

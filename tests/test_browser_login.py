@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from db.session import Database
-from services.importer import import_bundle
+from services.ingest.importer import import_bundle
 from tests.browser import app_server, chromium_page, log_in, require_chromium
 from tests.bundles import make_bundle
 from tests.conftest import PASSWORD, make_users

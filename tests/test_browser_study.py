@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from db.models import StudyResponse
 from db.session import Database
-from services import study
-from services.auth import SYSTEM
-from services.importer import import_bundle
+from services.core.auth import SYSTEM
+from services.ingest.importer import import_bundle
+from services.study import study
 from tests.browser import ROOT, app_server, chromium_page, log_in, require_chromium
 from tests.conftest import PASSWORD, make_users
 from tests.test_study import SOURCES, answer_all, by_source, make_pair_bundle

@@ -9,12 +9,12 @@ from sqlalchemy import func, select
 
 from db.models import Judgment, QueryVerdict, Submission
 from db.session import Database
+from demo.generate import generate_demo
 from models.embedder import DEMO_CHECKPOINT
-from services import ranking
-from services.assignment import assign
-from services.datasets import update_settings
-from services.demo import generate_demo
-from services.importer import import_bundle
+from services.datasets.assignment import assign
+from services.datasets.catalog import update_settings
+from services.ingest.importer import import_bundle
+from services.ranking import rank as ranking
 from tests.browser import app_server, chromium_page, log_in, require_chromium
 from tests.conftest import PASSWORD, make_users
 

@@ -6,9 +6,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from cli import app
+from cli.main import app
 from db.session import Database
-from services import auth, datasets
+from services.core import auth
+from services.core.config import load_settings
+from services.datasets import catalog as datasets
 from tests.bundles import make_bundle
 
 runner = CliRunner()
@@ -61,7 +63,7 @@ def test_setup_loads_demo_once_and_prints_credentials(tmp_path: Path, data_dir: 
     lines = [line.split() for line in first.output.splitlines() if line.startswith("  ")]
     credentials = {name: password for _role, name, password in lines}
     assert set(credentials) == {"admin", "reviewer", "annotator1", "annotator2", "annotator3"}
-    db = Database()
+    db = Database(load_settings().db_url)
     assert auth.authenticate(db, "admin", credentials["admin"]).role == "admin"
     assert [d.name for d in datasets.list_datasets(db)] == ["demo"]
     second = runner.invoke(app, ["setup"])

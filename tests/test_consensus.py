@@ -14,8 +14,7 @@ from sqlalchemy import select
 
 from db.models import Adjudication, Item, Judgment, Query, QueryRevision, QueryVerdict
 from db.session import Database
-from services.auth import Actor, add_user
-from services.consensus import (
+from services.cleaning.consensus import (
     DROP_NO_POSITIVE,
     DROP_REJECTED,
     DROP_TOO_FEW,
@@ -28,8 +27,9 @@ from services.consensus import (
     compute_consensus,
     sample_queries,
 )
-from services.errors import PermissionDenied, ValidationError
-from services.importer import import_bundle
+from services.core.auth import Actor, add_user
+from services.core.errors import PermissionDenied, ValidationError
+from services.ingest.importer import import_bundle
 from tests.bundles import make_bundle
 
 # The database rules themselves run on every backend (see the tests without this mark); the rest

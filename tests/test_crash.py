@@ -60,9 +60,9 @@ EMBED_CHUNK = 2  # vectors per shard in these tests, so a small dataset has seve
 def _child_submitter(args: dict[str, Any]) -> None:
     """Annotators in threads submitting through the services; one ``ACK token id`` line each."""
     from bench.bench_load import CHEAP_HASHER, PASSWORD, decision_for
-    from services import annotation as ann
-    from services import auth
-    from services.errors import SaveFailed
+    from services.annotation import task as ann
+    from services.core import auth
+    from services.core.errors import SaveFailed
 
     auth._hasher = CHEAP_HASHER
     db = Database(args["url"])
@@ -105,7 +105,7 @@ def _tiny_embedder(args: dict[str, Any]):
 def _child_embed(args: dict[str, Any]) -> None:
     """Embed with small shards and die (SIGKILL) while writing the keys file of shard ``die_at``."""
     from models import store as store_module
-    from services import ranking
+    from services.ranking import rank as ranking
 
     ranking.EMBED_CHUNK = EMBED_CHUNK
     original = store_module._atomic_write
@@ -133,7 +133,7 @@ def _child_embed(args: dict[str, Any]) -> None:
 
 def _child_rank(args: dict[str, Any]) -> None:
     """Rank, and die (SIGKILL) inside the write transaction after two runs' rows are inserted."""
-    from services import ranking
+    from services.ranking import rank as ranking
 
     original = ranking._insert
     inserts = 0
@@ -286,9 +286,9 @@ def sqlite_integrity(url: str) -> tuple[str, list[tuple]]:
 def test_killed_app_keeps_every_acknowledged_submission(db: Database, tmp_path: Path, data_dir: Path) -> None:
     from bench.bench_load import CHEAP_HASHER, add_annotators, build_dataset, decision_for
     from db.models import Assignment, Judgment, QueryVerdict, Submission, User
-    from services import annotation as ann
-    from services.assignment import assign
-    from services.auth import Actor
+    from services.annotation import task as ann
+    from services.core.auth import Actor
+    from services.datasets.assignment import assign
 
     build_dataset(db, tmp_path / "bundle", "crash", n_queries=QUERIES)
     names = add_annotators(db, ANNOTATORS, prefix="crash", hasher=CHEAP_HASHER)
@@ -343,8 +343,8 @@ def test_consistency_queries_find_a_torn_submission(db: Database, tmp_path: Path
 
     from bench.bench_load import CHEAP_HASHER, add_annotators, build_dataset, run_annotators
     from db.models import Judgment, QueryVerdict
-    from services import auth
-    from services.assignment import assign
+    from services.core import auth
+    from services.datasets.assignment import assign
 
     build_dataset(db, tmp_path / "bundle", "crash", n_queries=2)
     names = add_annotators(db, 1, prefix="crash", hasher=CHEAP_HASHER)
@@ -386,7 +386,7 @@ def tiny_model(tmp_path: Path) -> dict[str, str]:
 
 
 def _import_shop(db: Database, folder: Path) -> Database:
-    from services.importer import import_bundle
+    from services.ingest.importer import import_bundle
     from tests.bundles import make_bundle
 
     import_bundle(db, make_bundle(folder, n_items=12, n_queries=4), "shop")
@@ -409,7 +409,7 @@ def _stored_equals_fresh(db: Database, data_dir: Path, embedder) -> int:
     """Check every stored vector against a fresh embedding of its own key; returns how many."""
     from db.models import Item, Query
     from models.store import EmbeddingStore, item_text_key, text_key
-    from services.media import MediaStore
+    from services.core.media import MediaStore
 
     store = EmbeddingStore(data_dir / "embeddings", embedder.model_key)
     media = MediaStore(data_dir)
@@ -445,7 +445,7 @@ def test_embedding_killed_mid_shard_resumes_with_only_the_missing_chunks(
 ) -> None:
     shop = sqlite_shop
     from models.store import EmbeddingStore
-    from services import ranking
+    from services.ranking import rank as ranking
 
     embedder = _tiny_embedder(tiny_model)
     folder = data_dir / "embeddings" / embedder.model_key / "image"
@@ -486,7 +486,7 @@ def test_ranking_killed_inside_its_transaction_keeps_the_previous_runs(
     shop: Database, data_dir: Path, tiny_model: dict[str, str]
 ) -> None:
     from db.models import Candidate, RankerRun
-    from services import ranking
+    from services.ranking import rank as ranking
 
     embedder = _tiny_embedder(tiny_model)
     ranking.embed_dataset(shop, "shop", embedder=embedder, data_dir=data_dir)

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from PIL import Image, ImageStat
 
-from services import demo
-from services.demo import (
+from demo import generate as demo
+from demo.generate import (
     ATTRIBUTES,
     COLOURS,
     MATERIALS,
@@ -30,7 +30,7 @@ from services.demo import (
     sample_item_attributes,
     visual_caption,
 )
-from services.errors import DemoError
+from services.core.errors import DemoError
 
 BUNDLE_FILES = ("items.jsonl", "queries.jsonl", "qrels.tsv", "truth.jsonl")
 

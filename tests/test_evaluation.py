@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-import cli
+from cli.main import app as cli_app
 from db.models import Candidate, Dataset, RankerRun
 from db.session import Database
-from services.consensus import Policy
-from services.errors import NotFoundError, PermissionDenied, ValidationError
-from services.evaluation import METRICS, evaluate_dataset, read_export_qrels, score_run
-from services.export import ExportOptions, export_dataset
+from services.cleaning.consensus import Policy
+from services.cleaning.evaluation import METRICS, evaluate_dataset, read_export_qrels, score_run
+from services.core.errors import NotFoundError, PermissionDenied, ValidationError
+from services.export.export import ExportOptions, export_dataset
 from tests.test_consensus import Votes
 from tests.test_export import cleaned, shop  # noqa: F401 (fixtures)
 
@@ -141,17 +141,16 @@ def test_no_runs_no_rows_and_roles(db: Database, shop: Votes, users) -> None:  #
         evaluate_dataset(db, "nope")
 
 
-@pytest.mark.skipif(not hasattr(cli, "evaluate"), reason="`python cli.py evaluate` is not in cli.py yet")
 @SQLITE_ONLY
 def test_cli_evaluate(db: Database, cleaned: Votes, tmp_path: Path) -> None:  # noqa: F811
     add_runs(db, cleaned)
-    result = CliRunner().invoke(cli.app, ["evaluate", "--dataset", "shop"])
+    result = CliRunner().invoke(cli_app, ["evaluate", "--dataset", "shop"])
     assert result.exit_code == 0, result.output
     assert "original labels: 4 queries; cleaned labels: 2 queries" in result.output
     assert "bm25           mrr            0.5833    1.0000  +0.4167" in result.output
     assert "bm25: 1 of 1 queries with a missed positive have it in the top 10" in result.output
     export_dataset(db, "shop", tmp_path / "out", ExportOptions(formats=("beir",)))
-    folder = CliRunner().invoke(cli.app, ["evaluate", "-d", "shop", "--export", str(tmp_path / "out")])
+    folder = CliRunner().invoke(cli_app, ["evaluate", "-d", "shop", "--export", str(tmp_path / "out")])
     assert folder.exit_code == 0 and f"({tmp_path / 'out'})" in folder.output
-    bad = CliRunner().invoke(cli.app, ["evaluate", "-d", "shop", "--policy", "min=x"])
+    bad = CliRunner().invoke(cli_app, ["evaluate", "-d", "shop", "--policy", "min=x"])
     assert bad.exit_code == 1 and "min must be a whole number" in bad.output

@@ -18,17 +18,17 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-import cli
+from cli.main import app as cli_app
 from db.models import Dataset, Export, Item, Qrel, Query
 from db.session import Database
-from services import annotation as ann
-from services.annotation import Decision, LabelInput
-from services.assignment import assign
-from services.consensus import Policy
-from services.demo import generate_demo
-from services.errors import PermissionDenied, ValidationError
-from services.export import ExportOptions, export_dataset, parse_options, zip_export
-from services.importer import import_bundle
+from demo.generate import generate_demo
+from services.annotation import task as ann
+from services.annotation.task import Decision, LabelInput
+from services.cleaning.consensus import Policy
+from services.core.errors import PermissionDenied, ValidationError
+from services.datasets.assignment import assign
+from services.export.export import ExportOptions, export_dataset, parse_options, zip_export
+from services.ingest.importer import import_bundle
 from tests.bundles import make_bundle, write_jsonl
 from tests.test_consensus import Votes
 
@@ -559,23 +559,20 @@ def test_demo_oracle_export_matches_the_planted_truth(
 
 # --------------------------------------------------------------------------- the command line
 
-CLI_HAS_EXPORT = hasattr(cli, "export_cmd")
 
-
-@pytest.mark.skipif(not CLI_HAS_EXPORT, reason="`python cli.py export` is not in cli.py yet")
 @SQLITE_ONLY
 def test_cli_export(db: Database, cleaned: Votes, tmp_path: Path) -> None:
     out = tmp_path / "out"
     args = ["export", "--dataset", "shop", "--out", str(out), "--time", "2026-01-01T00:00:00Z"]
-    result = CliRunner().invoke(cli.app, args)
+    result = CliRunner().invoke(cli_app, args)
     assert result.exit_code == 0, result.output
     assert "exported 2 of 4 queries of shop" in result.output
     assert "dropped q3: 2 of 2 annotators rejected it (ambiguous)" in result.output
     assert json.loads((out / "manifest.json").read_text())["time"] == "2026-01-01T00:00:00Z"
-    again = CliRunner().invoke(cli.app, args)
+    again = CliRunner().invoke(cli_app, args)
     assert again.exit_code == 1 and "pass --overwrite" in again.output
     sampled = CliRunner().invoke(
-        cli.app,
+        cli_app,
         [
             *("export", "-d", "shop", "--out", str(tmp_path / "s"), "--formats", "trec", "--policy", "min=1"),
             *("--size", "2", "--stratify", "category", "--seed", "4"),
@@ -588,6 +585,6 @@ def test_cli_export(db: Database, cleaned: Votes, tmp_path: Path) -> None:
         "trec/qrels-test.txt",
     ]
     bad = CliRunner().invoke(
-        cli.app, ["export", "-d", "shop", "--out", str(tmp_path / "x"), "--stratify", "colour"]
+        cli_app, ["export", "-d", "shop", "--out", str(tmp_path / "x"), "--stratify", "colour"]
     )
     assert bad.exit_code == 1 and "needs a sample size" in bad.output

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from db.models import Item, Qrel
 from db.session import Database
-from services.errors import BundleError
+from services.core.errors import BundleError
 from services.formats.beir import read_beir
-from services.importer import import_bundle
+from services.ingest.importer import import_bundle
 from tests.bundles import png_bytes, write_jsonl
 from tests.test_formats_common import table_counts
 

@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from db.models import Item, Qrel, Query
 from db.session import Database
-from services.errors import BundleError
+from services.core.errors import BundleError
 from services.formats.circo import read_circo
-from services.importer import import_bundle
+from services.ingest.importer import import_bundle
 from tests.test_formats_common import copy_shared, load_json, shared, table_counts
 
 VAL_RECORD_1 = {

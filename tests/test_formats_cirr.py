@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from db.models import Item, Query
 from db.session import Database
-from services.bundle import ParsedBundle
-from services.errors import BundleError
+from services.core.errors import BundleError
 from services.formats.cirr import read_cirr
-from services.importer import import_bundle
+from services.formats.native import ParsedBundle
+from services.ingest.importer import import_bundle
 from tests.bundles import png_bytes
 from tests.test_formats_common import copy_shared, load_json, shared, table_counts
 

@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 
 from db.models import Dataset, Item, Qrel, Query, QueryRef, QueryRevision
 from db.session import Database
-from services.bundle import resolve_image
-from services.errors import BundleError
+from services.core.errors import BundleError
 from services.formats.common import ImageRefs, dataset_root, iter_json_array, pick_split
+from services.formats.native import resolve_image
 
 SHARED_FORMATS = Path(__file__).resolve().parents[2] / "shared" / "formats"
 

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from db.models import Query, QueryRef
 from db.session import Database
-from services.errors import BundleError
+from services.core.errors import BundleError
 from services.formats.mbeir import read_mbeir
-from services.importer import import_bundle
+from services.ingest.importer import import_bundle
 from tests.bundles import jpeg_bytes, write_jsonl
 from tests.test_formats_common import shared, table_counts
 

@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from db.models import Item, Query
 from db.session import Database
-from services.errors import BundleError
+from services.core.errors import BundleError
 from services.formats.mcmr import read_mcmr
-from services.importer import import_bundle
+from services.ingest.importer import import_bundle
 from tests.bundles import jpeg_bytes, write_jsonl
 from tests.test_formats_common import table_counts
 

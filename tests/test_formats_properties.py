@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.bundle import ZERO_WIDTH, ParsedBundle
-from services.errors import BundleError
+from services.core.errors import BundleError
 from services.formats.beir import read_beir
 from services.formats.mbeir import read_mbeir
 from services.formats.mcmr import read_mcmr
 from services.formats.merit import read_merit
+from services.formats.native import ZERO_WIDTH, ParsedBundle
 from services.formats.trec import read_trec_qrels
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])

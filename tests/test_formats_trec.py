@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.errors import BundleError
+from services.core.errors import BundleError
 from services.formats.trec import read_trec_qrels, read_trec_run
 from tests.test_formats_common import shared
 

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from db.models import Dataset, Item, Qrel, Query, QueryRef, QueryRevision
 from db.session import Database
-from services.errors import BundleError, DatasetExistsError, PermissionDenied
-from services.importer import import_bundle
-from services.media import MediaStore
+from services.core.errors import BundleError, DatasetExistsError, PermissionDenied
+from services.core.media import MediaStore
+from services.ingest.importer import import_bundle
 from tests.bundles import make_bundle, png_bytes, write_jsonl, write_qrels
 
 

@@ -14,8 +14,8 @@ import pytest
 
 from bench import bench_load
 from db.session import Database
-from services import auth
-from services.assignment import assign
+from services.core import auth
+from services.datasets.assignment import assign
 
 ANNOTATORS = 50
 QUERIES = 100

@@ -26,12 +26,12 @@ from sqlalchemy import Engine, MetaData, Table, func, insert, select, text
 from bench.bench_load import CHEAP_HASHER
 from db import migrate
 from db.session import Database, dispose_engine, get_engine
-from services import annotation as ann
-from services import auth
-from services.annotation import Decision, LabelInput
-from services.assignment import assign
-from services.auth import Actor
-from services.importer import import_bundle
+from services.annotation import task as ann
+from services.annotation.task import Decision, LabelInput
+from services.core import auth
+from services.core.auth import Actor
+from services.datasets.assignment import assign
+from services.ingest.importer import import_bundle
 from tests.bundles import add_pooled_candidates, make_bundle
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
@@ -76,7 +76,7 @@ def populate(db: Database, folder: Path) -> dict[str, Actor]:
     assert ann.undo_last(db, a2, "shop") is not None  # undone: previous_state and undone_at kept
     ann.skip(db, a2, ann.next_assignment(db, a2, "shop"))
 
-    from services.review import adjudicate
+    from services.review.disputes import adjudicate
 
     adjudicate(
         db, actors["rev"], first.query_id, items={first.positives[0].item_id: "relevant"}, verdict="accept"

@@ -12,10 +12,10 @@ import open_clip
 import pytest
 import torch
 
+from demo.generate import generate_demo, visual_caption
+from demo.train_clip import german_caption
 from models.embedder import DEMO_CHECKPOINT, DEMO_MODEL, ClipEmbedder, load_clip, register_model_configs
 from models.search import topk
-from models.train_demo_clip import german_caption
-from services.demo import generate_demo, visual_caption
 
 # Measured 1.000 for all three caption kinds, both on this test's items and on the 1,000 held-out
 # items of models/demo_clip/qrels-demo-clip.train.json; chance is about 0.03 here.

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from models import store as store_module
-from models.store import EmbeddingStore, file_key, item_text_key, text_key
+from models.hashing import sha256_file
+from models.store import EmbeddingStore, item_text_key, text_key
 
 MODEL = "tiny__random-0123"
 
@@ -96,6 +97,6 @@ def test_bad_arguments(tmp_path: Path) -> None:
 def test_keys(tmp_path: Path) -> None:
     image = tmp_path / "x.jpg"
     image.write_bytes(b"bytes")
-    assert file_key(image) == hashlib.sha256(b"bytes").hexdigest()
+    assert sha256_file(image) == hashlib.sha256(b"bytes").hexdigest()
     assert text_key("red dress") != text_key("red dress ")
     assert item_text_key("Title", "Text") == text_key("Title\nText")

@@ -43,7 +43,7 @@ def _wait_for(path: Path, timeout_s: float) -> None:
 
 
 def _assigner(db, gate: Path, index: int) -> dict:
-    from services.assignment import assign
+    from services.datasets.assignment import assign
 
     names = [f"mp{i:03d}" for i in range(ANNOTATORS)]
     new = []
@@ -59,8 +59,8 @@ def _assigner(db, gate: Path, index: int) -> dict:
 
 def _annotator(db, gate: Path, index: int) -> dict:
     from bench.bench_load import CHEAP_HASHER, PASSWORD, decision_for
-    from services import annotation as ann
-    from services import auth
+    from services.annotation import task as ann
+    from services.core import auth
 
     auth._hasher = CHEAP_HASHER
     actor = auth.authenticate(db, f"mp{index:03d}", PASSWORD)

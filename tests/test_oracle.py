@@ -12,14 +12,14 @@ from sqlalchemy import select
 
 from db.models import Candidate, Item, Judgment, Query, RankerRun
 from db.session import Database
+from demo.generate import generate_demo
 from models.embedder import DEMO_CHECKPOINT
-from services import annotation as ann
-from services import ranking
-from services.annotation import Decision, LabelInput
-from services.assignment import assign
-from services.datasets import update_settings
-from services.demo import generate_demo
-from services.importer import import_bundle
+from services.annotation import task as ann
+from services.annotation.task import Decision, LabelInput
+from services.datasets.assignment import assign
+from services.datasets.catalog import update_settings
+from services.ingest.importer import import_bundle
+from services.ranking import rank as ranking
 
 pytestmark = pytest.mark.skipif(not DEMO_CHECKPOINT.is_file(), reason="the demo CLIP checkpoint is not built")
 

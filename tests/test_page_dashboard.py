@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from db.session import Database
-from services.auth import Actor
+from services.core.auth import Actor
 from tests.browser import app_server, chromium_page, log_in, require_chromium
 from tests.conftest import PASSWORD
 from tests.test_review import disputed  # noqa: F401 - the fixture

@@ -13,9 +13,9 @@ from streamlit.testing.v1 import AppTest
 
 from db.models import Candidate, RankerRun
 from db.session import Database
-from services import ranking
-from services.datasets import update_settings
-from services.importer import import_bundle
+from services.datasets.catalog import update_settings
+from services.ingest.importer import import_bundle
+from services.ranking import rank as ranking
 from tests.bundles import make_bundle
 from tests.conftest import make_users
 from tests.test_ranking import TINY

@@ -7,8 +7,8 @@ import time
 from streamlit.testing.v1 import AppTest
 
 from db.session import Database
-from services import review
-from services.auth import Actor
+from services.core.auth import Actor
+from services.review import disputes as review
 from tests.test_review import disputed  # noqa: F401 - the fixture
 from ui.state import KEY_USER
 

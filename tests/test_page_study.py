@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from db.models import StudyResponse
 from db.session import Database
-from services import study
-from services.auth import SYSTEM, Actor
+from services.core.auth import SYSTEM, Actor
+from services.study import study
 from tests.test_study import SOURCES, answer_all, by_source, create, paired, ranked  # noqa: F401 - fixtures
 from ui.state import KEY_USER
 

@@ -11,10 +11,10 @@ from streamlit.testing.v1 import AppTest
 
 from db.models import Candidate, Item, Judgment, Query, QueryRevision, QueryVerdict, RankerRun
 from db.session import Database
-from services import annotation as ann
-from services.assignment import assign
-from services.auth import Actor
-from services.importer import import_bundle
+from services.annotation import task as ann
+from services.core.auth import Actor
+from services.datasets.assignment import assign
+from services.ingest.importer import import_bundle
 from tests.bundles import make_bundle
 from tests.conftest import make_users
 from ui.state import KEY_USER
@@ -165,7 +165,7 @@ def test_annotator_b_sees_nothing_of_a(shop: Database, people) -> None:
 def test_workbench_refuses_reviewers_and_empty_queue(shop: Database, people) -> None:
     at = open_page("../pages/workbench.py", people["reviewer"])
     assert "You do not have access to this page." in " ".join(e.value for e in at.error)
-    from services.auth import add_user
+    from services.core.auth import add_user
 
     info = add_user(shop, "newcomer", "annotator", "password123")
     at = open_page("../pages/workbench.py", Actor(info.id, info.name, info.role))

@@ -8,9 +8,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from db.session import Database
-from services import auth, datasets
-from services.auth import Actor
-from services.importer import import_bundle
+from services.core import auth
+from services.core.auth import Actor
+from services.datasets import catalog as datasets
+from services.ingest.importer import import_bundle
 from tests.bundles import make_bundle
 from tests.conftest import PASSWORD, make_users
 from ui.state import KEY_USER

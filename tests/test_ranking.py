@@ -12,10 +12,11 @@ from sqlalchemy import func, select
 from db.models import Candidate, Item, Query, RankerRun
 from db.session import Database
 from models.embedder import load_clip
-from services import ranking
-from services.errors import PermissionDenied, ValidationError
-from services.importer import import_bundle
-from services.media import MediaStore
+from services.core.auth import SYSTEM
+from services.core.errors import PermissionDenied, ValidationError
+from services.core.media import MediaStore
+from services.ingest.importer import import_bundle
+from services.ranking import rank as ranking
 from tests.bundles import make_bundle
 
 TINY = {
@@ -106,7 +107,9 @@ def test_rank_needs_embeddings_and_an_admin(shop: Database, tiny_embedder, users
 def test_pool_search_by_text_and_like_this(shop: Database, tiny_embedder) -> None:
     ranking.embed_dataset(shop, "shop", embedder=tiny_embedder)
     ranking._search_cache.clear()
-    hits = ranking.search_pool(shop, "shop", text="Description of item 7", k=12, embedder=tiny_embedder)
+    hits = ranking.search_pool(
+        shop, "shop", actor=SYSTEM, text="Description of item 7", k=12, embedder=tiny_embedder
+    )
     with shop.read() as s:
         it7 = s.scalar(select(Item.id).where(Item.ext_id == "it7"))
     assert 0 < len(hits) <= 12 and all(h.sources for h in hits)
@@ -114,12 +117,17 @@ def test_pool_search_by_text_and_like_this(shop: Database, tiny_embedder) -> Non
     (hit,) = [h for h in hits if h.item_id == it7]
     assert hit.sources["bm25"]["rank"] == 1
     assert (
-        len(ranking.search_pool(shop, "shop", text="Description of item 7", k=5, embedder=tiny_embedder)) == 5
+        len(
+            ranking.search_pool(
+                shop, "shop", actor=SYSTEM, text="Description of item 7", k=5, embedder=tiny_embedder
+            )
+        )
+        == 5
     )
-    like = ranking.search_pool(shop, "shop", like_item=it7, k=5, embedder=tiny_embedder)
+    like = ranking.search_pool(shop, "shop", actor=SYSTEM, like_item=it7, k=5, embedder=tiny_embedder)
     assert like and it7 not in [h.item_id for h in like]
     with pytest.raises(ValidationError):
-        ranking.search_pool(shop, "shop", text="  ", embedder=tiny_embedder)
+        ranking.search_pool(shop, "shop", actor=SYSTEM, text="  ", embedder=tiny_embedder)
 
 
 def test_model_choice_follows_dataset_then_environment(monkeypatch) -> None:

@@ -10,13 +10,13 @@ from sqlalchemy import select
 
 from db.models import Adjudication, Assignment, Query, QueryRevision
 from db.session import Database
-from services import annotation as ann
-from services import review
-from services.annotation import Decision, LabelInput
-from services.assignment import assign
-from services.auth import Actor
-from services.errors import PermissionDenied, ValidationError
-from services.importer import import_bundle
+from services.annotation import task as ann
+from services.annotation.task import Decision, LabelInput
+from services.core.auth import Actor
+from services.core.errors import PermissionDenied, ValidationError
+from services.datasets.assignment import assign
+from services.ingest.importer import import_bundle
+from services.review import disputes as review
 from tests.bundles import add_pooled_candidates, make_bundle
 
 

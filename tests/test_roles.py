@@ -1,29 +1,36 @@
 """Roles are enforced in the services themselves: every admin or reviewer service, called as an
-annotator, is refused before it reads or writes anything."""
+annotator, is refused before it reads or writes anything.
+
+Every public service function that takes the database declares who may call it (``@allow`` or
+``@public``); the tests below find them by walking ``services/``, so a new service without a role
+check fails here.
+"""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from db.enums import Role
 from db.session import Database
-from services import (
-    agreement,
-    annotation,
-    assignment,
-    auth,
-    consensus,
-    dashboard,
-    datasets,
-    evaluation,
-    export,
-    ranking,
-    review,
-)
-from services.auth import Actor
-from services.errors import PermissionDenied
-from services.importer import import_bundle
+from services.agreement import dashboard
+from services.agreement import report as agreement
+from services.annotation import task as annotation
+from services.cleaning import consensus, evaluation
+from services.core import auth
+from services.core.auth import ROLES_ATTR, Actor
+from services.core.errors import PermissionDenied
+from services.datasets import assignment
+from services.datasets import catalog as datasets
+from services.export import export
+from services.ingest.importer import import_bundle
+from services.ranking import rank as ranking
+from services.review import disputes as review
 from tests.bundles import make_bundle
 from tests.conftest import PASSWORD
 
@@ -92,3 +99,51 @@ def test_annotator_services_refuse_other_annotators_work(
             call()
     with pytest.raises(PermissionDenied):  # reviewers judge disputes, not queues
         annotation.my_datasets(db, users["reviewer"])
+
+
+def service_functions() -> Iterator[tuple[str, Callable]]:
+    """Every public function defined in services/** that takes the database (``db``)."""
+    import services
+
+    for info in pkgutil.walk_packages(services.__path__, "services."):
+        module = importlib.import_module(info.name)
+        for name, fn in vars(module).items():
+            if name.startswith("_") or not inspect.isfunction(fn):
+                continue
+            if inspect.unwrap(fn).__module__ != module.__name__:
+                continue  # imported from elsewhere: checked where it is defined
+            if "db" in inspect.signature(fn).parameters:
+                yield f"{info.name}.{name}", fn
+
+
+def test_every_service_says_who_may_call_it() -> None:
+    found = dict(service_functions())
+    assert len(found) >= 60  # the walk reaches every package
+    unmarked = sorted(name for name, fn in found.items() if not hasattr(fn, ROLES_ATTR))
+    assert not unmarked, f"services with no @allow or @public: {unmarked}"
+    for name, fn in found.items():
+        if getattr(fn, ROLES_ATTR) is None:
+            assert fn.public_reason.strip(), f"{name} is @public without saying why"
+
+
+def test_every_service_refuses_the_roles_it_does_not_allow_before_running() -> None:
+    """Called with placeholder arguments: the check must come before the body touches any."""
+    actors = {role: Actor(99, f"someone-{role}", role) for role in Role if role != Role.ADMIN}
+    checked = 0
+    for _name, fn in service_functions():
+        allowed = getattr(fn, ROLES_ATTR)
+        if allowed is None:
+            continue
+        params = inspect.signature(fn).parameters
+        for role, actor in actors.items():
+            if role in allowed:
+                continue
+            args = {
+                p: (actor if p == "actor" else None)
+                for p, spec in params.items()
+                if p == "actor" or spec.default is inspect.Parameter.empty
+            }
+            with pytest.raises(PermissionDenied):
+                fn(**args)
+            checked += 1
+    assert checked >= 50, checked

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
-import cli
+from cli.main import app as cli_app
 from db.models import (
     Candidate,
     Dataset,
@@ -28,12 +28,12 @@ from db.models import (
     User,
 )
 from db.session import Database
-from services import study
-from services.auth import SYSTEM, Actor
-from services.demo import generate_demo
-from services.errors import PermissionDenied, ValidationError
-from services.importer import import_bundle
-from services.study import Answer, Criterion, ResultsSealed, StudyClosed
+from demo.generate import generate_demo
+from services.core.auth import SYSTEM, Actor
+from services.core.errors import PermissionDenied, ValidationError
+from services.ingest.importer import import_bundle
+from services.study import study
+from services.study.study import Answer, Criterion, ResultsSealed, StudyClosed
 from tests.bundles import jpeg_bytes, make_bundle, write_jsonl, write_qrels
 
 GEN, HUM = "generated", "human"
@@ -665,10 +665,6 @@ def test_demo_study_end_to_end(db: Database, demo_study, tmp_path: Path) -> None
     json.loads((tmp_path / "out" / "preference.vl.json").read_text())
 
 
-CLI_HAS_STUDY = hasattr(cli, "study_app")
-
-
-@pytest.mark.skipif(not CLI_HAS_STUDY, reason="`python cli.py study` is not in cli.py yet")
 def test_cli_study_create_close_results(db: Database, paired, tmp_path: Path) -> None:
     if not db.is_sqlite:
         pytest.skip("the CLI reads QRELS_DB_URL once; SQLite is enough")
@@ -689,15 +685,15 @@ def test_cli_study_create_close_results(db: Database, paired, tmp_path: Path) ->
         "--seed",
         "3",
     ]
-    created = runner.invoke(cli.app, args)
+    created = runner.invoke(cli_app, args)
     assert created.exit_code == 0, created.output
     assert "6 targets, 12 assignments" in created.output and "generated 6, human 6" in created.output
-    sealed = runner.invoke(cli.app, ["study", "results", "cli-study"])
+    sealed = runner.invoke(cli_app, ["study", "results", "cli-study"])
     assert sealed.exit_code == 1 and "sealed" in sealed.output
     answer_all(db, paired, "cli-study", lambda pos, rater, m: by_source(m, {GEN: 4, HUM: 3}, GEN))
-    closed = runner.invoke(cli.app, ["study", "close", "cli-study"])
+    closed = runner.invoke(cli_app, ["study", "close", "cli-study"])
     assert closed.exit_code == 0 and "12 of 12 answered" in closed.output
-    results = runner.invoke(cli.app, ["study", "results", "cli-study", "--out", str(tmp_path / "out")])
+    results = runner.invoke(cli_app, ["study", "results", "cli-study", "--out", str(tmp_path / "out")])
     assert results.exit_code == 0, results.output
     assert "generated 4.00 vs human 3.00; preference 100 % vs 0 %, tie 0 %" in results.output
     assert (tmp_path / "out" / "responses.csv").is_file()

@@ -12,9 +12,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from db.session import Database
-from services.errors import BundleError
-from services.importer import import_bundle
-from services.uploads import MAX_UPLOAD_BYTES, extract_bundle_zip
+from services.core.errors import BundleError
+from services.ingest.importer import import_bundle
+from services.ingest.uploads import MAX_UPLOAD_BYTES, extract_bundle_zip
 from tests.bundles import make_bundle
 from tests.conftest import make_users
 from ui.state import KEY_USER

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services.annotation import Card
+from services.core.cards import Card
 
 TEXT_CHARS = 160
 

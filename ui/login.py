@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services.auth import authenticate
-from services.errors import AuthError
+from services.core.auth import authenticate
+from services.core.errors import AuthError
 from ui.state import KEY_NOTICE, database, log_in
 
 

@@ -11,9 +11,9 @@ import time
 import streamlit as st
 
 from db.session import Database
-from services.auth import Actor, get_actor
-from services.config import load_settings
-from services.errors import AuthError
+from services.core.auth import Actor, get_actor, may
+from services.core.config import load_settings
+from services.core.errors import AuthError
 
 KEY_USER = "qs_user"
 KEY_LAST_SEEN = "qs_last_seen"
@@ -76,7 +76,7 @@ def require_role(*roles: str) -> Actor:
         st.rerun()
     st.session_state[KEY_USER] = actor
     _account_box(actor)
-    if roles and actor.role != "admin" and actor.role not in roles:
+    if roles and not may(actor, *roles):
         st.error("You do not have access to this page.")
         st.stop()
     return actor

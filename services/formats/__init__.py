@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from services.bundle import ParsedBundle
 from services.formats.beir import read_beir
 from services.formats.circo import read_circo
 from services.formats.cirr import read_cirr
@@ -19,6 +18,7 @@ from services.formats.fashioniq import read_fashioniq
 from services.formats.mbeir import read_mbeir
 from services.formats.mcmr import read_mcmr
 from services.formats.merit import read_merit
+from services.formats.native import ParsedBundle
 from services.formats.trec import read_trec_qrels, read_trec_run
 
 FORMAT_READERS: dict[str, Callable[..., ParsedBundle]] = {

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.bundle import (
+from services.core.errors import BundleError
+from services.formats.common import ImageRefs, pick_split, relname, require_path, rest
+from services.formats.native import (
     Fields,
     ItemRecord,
     ParsedBundle,
@@ -21,8 +23,6 @@ from services.bundle import (
     iter_jsonl,
     read_qrels_tsv,
 )
-from services.errors import BundleError
-from services.formats.common import ImageRefs, pick_split, relname, require_path, rest
 
 FORMAT = "beir"
 SPLITS = ("test", "dev", "train")

@@ -13,8 +13,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from services.bundle import ItemRecord, ParsedBundle, QrelRecord, QueryRecord, check_query_text
-from services.errors import BundleError
+from services.core.errors import BundleError
 from services.formats.common import (
     ImageRefs,
     RecordFields,
@@ -28,6 +27,7 @@ from services.formats.common import (
     require_path,
     rest,
 )
+from services.formats.native import ItemRecord, ParsedBundle, QrelRecord, QueryRecord, check_query_text
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from services.bundle import MAX_ID_CHARS, Fields, ImageSource, resolve_image
-from services.errors import BundleError
+from services.core.errors import BundleError
+from services.formats.native import MAX_ID_CHARS, Fields, ImageSource, resolve_image
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 

@@ -15,8 +15,7 @@ import logging
 import re
 from pathlib import Path
 
-from services.bundle import ItemRecord, ParsedBundle, QrelRecord, QueryRecord, check_query_text
-from services.errors import BundleError
+from services.core.errors import BundleError
 from services.formats.common import (
     ImageRefs,
     RecordFields,
@@ -30,6 +29,7 @@ from services.formats.common import (
     require_path,
     rest,
 )
+from services.formats.native import ItemRecord, ParsedBundle, QrelRecord, QueryRecord, check_query_text
 
 log = logging.getLogger(__name__)
 

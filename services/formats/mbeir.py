@@ -16,7 +16,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from services.bundle import (
+from services.core.errors import BundleError
+from services.formats.common import ImageRefs, id_list, pick_split, relname, require_path, rest
+from services.formats.native import (
     Fields,
     ImageSource,
     ItemRecord,
@@ -26,8 +28,6 @@ from services.bundle import (
     check_query_text,
     iter_jsonl,
 )
-from services.errors import BundleError
-from services.formats.common import ImageRefs, id_list, pick_split, relname, require_path, rest
 
 FORMAT = "mbeir"
 SPLITS = ("test", "val", "train", "union_train", "union_val")

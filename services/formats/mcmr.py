@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from services.bundle import (
+from services.core.errors import BundleError
+from services.formats.common import ImageRefs, id_list, relname, require_path, rest
+from services.formats.native import (
     Fields,
     ImageSource,
     ItemRecord,
@@ -27,8 +29,6 @@ from services.bundle import (
     check_query_text,
     iter_jsonl,
 )
-from services.errors import BundleError
-from services.formats.common import ImageRefs, id_list, relname, require_path, rest
 
 FORMAT = "mcmr"
 QUERY_FILE = "query.jsonl"

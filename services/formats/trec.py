@@ -17,8 +17,8 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
-from services.bundle import QrelRecord, iter_lines
-from services.errors import BundleError
+from services.core.errors import BundleError
+from services.formats.native import QrelRecord, iter_lines
 
 REL_MIN, REL_MAX = -127, 127
 QRELS_FIELDS = "'qid iter docno rel'"

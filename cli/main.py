@@ -1,0 +1,49 @@
+"""The command tree: every command group registered on one typer app (``python cli.py --help``)."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from cli import cleaning, data, database, ranking, serve, study, users, work
+
+app = typer.Typer(help="Qrels Studio: validate and clean retrieval test splits.", no_args_is_help=True)
+app.command("import")(data.import_cmd)
+app.command("demo")(data.demo)
+app.command("setup")(data.setup)
+app.command("datasets")(data.datasets_cmd)
+app.command("embed")(ranking.embed)
+app.command("rank")(ranking.rank)
+app.command("assign")(work.assign)
+app.command("agreement")(work.agreement)
+app.command("export")(cleaning.export_cmd)
+app.command("evaluate")(cleaning.evaluate)
+app.command("serve", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(serve.serve)
+
+users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+users_app.command("add")(users.users_add)
+users_app.command("passwd")(users.users_passwd)
+users_app.command("list")(users.users_list)
+app.add_typer(users_app, name="users")
+
+db_app = typer.Typer(help="Database schema and maintenance.", no_args_is_help=True)
+db_app.command("upgrade")(database.db_upgrade)
+db_app.command("backup")(database.db_backup)
+db_app.command("downgrade")(database.db_downgrade)
+db_app.command("current")(database.db_current)
+app.add_typer(db_app, name="db")
+
+study_app = typer.Typer(
+    help="Blind rating studies: query quality and system preference.", no_args_is_help=True
+)
+study_app.command("create")(study.study_create)
+study_app.command("progress")(study.study_progress)
+study_app.command("close")(study.study_close)
+study_app.command("results")(study.study_results)
+app.add_typer(study_app, name="study")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()

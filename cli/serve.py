@@ -1,0 +1,22 @@
+"""Start the web app."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+
+def serve(ctx: typer.Context) -> None:
+    """Start the web app (extra options go to `streamlit run`, e.g. --server.port 8502)."""
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.web import cli as streamlit_cli
+
+    # Streamlit treats a pages/ folder as an old-style multipage app until the first request
+    # reaches app.py's st.navigation; if that first request is a deep link (say /users), the
+    # whole process would serve page files directly and never run the router. app.py is always
+    # the router here.
+    PagesManager.uses_pages_directory = False
+    sys.argv = ["streamlit", "run", str(Path(__file__).resolve().parent.parent / "app.py"), *ctx.args]
+    streamlit_cli.main()

@@ -1,0 +1,170 @@
+"""Datasets: listing, per-dataset settings and guidelines, and the items/queries behind a card."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from db.enums import ImageStatus, Role
+from db.models import Assignment, Dataset, Item, Qrel, Query
+from db.session import Database
+from services.core.auth import EVERYONE, SYSTEM, Actor, allow
+from services.core.cards import Card, card_of
+from services.core.config import load_settings
+from services.core.errors import ValidationError
+from services.core.lookups import dataset_or_404
+from services.core.media import MediaStore
+
+MAX_GUIDELINES_CHARS = 50_000
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    id: int
+    name: str
+    source_format: str
+    is_demo: bool
+    created_at: datetime
+    n_items: int
+    n_queries: int
+    n_qrels: int
+    n_missing_images: int
+    n_assignments: int
+    n_assignments_done: int
+    settings: dict[str, Any]
+
+
+@allow(*EVERYONE)
+def list_datasets(db: Database, *, actor: Actor = SYSTEM) -> list[DatasetSummary]:
+    """Every dataset with its counts (any logged-in role may see names and sizes)."""
+    with db.read() as s:
+        datasets = s.scalars(select(Dataset).order_by(Dataset.name)).all()
+
+        def counts(stmt) -> dict[int, int]:
+            return dict(s.execute(stmt).all())
+
+        items = counts(select(Item.dataset_id, func.count()).group_by(Item.dataset_id))
+        missing = counts(
+            select(Item.dataset_id, func.count())
+            .where(Item.image_status == ImageStatus.MISSING)
+            .group_by(Item.dataset_id)
+        )
+        queries = counts(select(Query.dataset_id, func.count()).group_by(Query.dataset_id))
+        qrels = counts(
+            select(Query.dataset_id, func.count())
+            .join(Qrel, Qrel.query_id == Query.id)
+            .group_by(Query.dataset_id)
+        )
+        assigned = counts(
+            select(Query.dataset_id, func.count())
+            .join(Assignment, Assignment.query_id == Query.id)
+            .group_by(Query.dataset_id)
+        )
+        done = counts(
+            select(Query.dataset_id, func.count())
+            .join(Assignment, Assignment.query_id == Query.id)
+            .where(Assignment.status == "done")
+            .group_by(Query.dataset_id)
+        )
+        return [
+            DatasetSummary(
+                d.id,
+                d.name,
+                d.source_format,
+                d.is_demo,
+                d.created_at,
+                items.get(d.id, 0),
+                queries.get(d.id, 0),
+                qrels.get(d.id, 0),
+                missing.get(d.id, 0),
+                assigned.get(d.id, 0),
+                done.get(d.id, 0),
+                dict(d.settings or {}),
+            )
+            for d in datasets
+        ]
+
+
+@allow(*EVERYONE)
+def get_guidelines(db: Database, name: str, *, actor: Actor = SYSTEM) -> str:
+    with db.read() as s:
+        return dataset_or_404(s, name).guidelines
+
+
+@allow(Role.ADMIN)
+def set_guidelines(db: Database, name: str, markdown: str, *, actor: Actor = SYSTEM) -> None:
+    """Replace a dataset's annotation guidelines (Markdown)."""
+    if len(markdown) > MAX_GUIDELINES_CHARS:
+        raise ValidationError(f"guidelines are limited to {MAX_GUIDELINES_CHARS:,} characters")
+    with db.write() as s:
+        dataset = dataset_or_404(s, name)
+        dataset.guidelines = markdown
+
+
+SETTING_TYPES = {
+    "k": int,
+    "show_scores": bool,
+    "overlap": int,
+    "clip_model": str,
+    "clip_pretrained": str,
+    "truth_path": str,
+}
+
+
+@allow(Role.ADMIN)
+def update_settings(
+    db: Database, name: str, changes: dict[str, Any], *, actor: Actor = SYSTEM
+) -> dict[str, Any]:
+    """Change per-dataset settings.
+
+    ``k``: candidate depth 1-1000; ``show_scores``; ``overlap``; ``clip_model`` and
+    ``clip_pretrained``: the open_clip model and tag or local checkpoint that embeds this dataset.
+    """
+    for key, value in changes.items():
+        kind = SETTING_TYPES.get(key)
+        if kind is None:
+            raise ValidationError(f"unknown setting {key!r}; known: {', '.join(SETTING_TYPES)}")
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValidationError(f"setting {key!r} must be {kind.__name__}")
+    if "k" in changes and not 1 <= changes["k"] <= 1000:
+        raise ValidationError("k must be between 1 and 1000")
+    if "overlap" in changes and not 1 <= changes["overlap"] <= 10:
+        raise ValidationError("overlap must be between 1 and 10")
+    with db.write() as s:
+        dataset = dataset_or_404(s, name)
+        dataset.settings = {**(dataset.settings or {}), **changes}
+        return dict(dataset.settings)
+
+
+@allow(Role.ADMIN)
+def delete_dataset(db: Database, name: str, *, actor: Actor = SYSTEM) -> None:
+    with db.write() as s:
+        s.execute(delete(Dataset).where(Dataset.id == dataset_or_404(s, name).id))
+
+
+@allow(Role.ADMIN)
+def item_cards(
+    db: Database,
+    dataset: str,
+    *,
+    limit: int = 24,
+    offset: int = 0,
+    data_dir: Path | None = None,
+    actor: Actor = SYSTEM,
+) -> list[Card]:
+    """A page of a dataset's items, in import order, with thumbnail paths."""
+    store = MediaStore(data_dir or load_settings().data_dir)
+    with db.read() as s:
+        rows = s.execute(
+            select(Item)
+            .join(Dataset, Dataset.id == Item.dataset_id)
+            .where(Dataset.name == dataset)
+            .order_by(Item.id)
+            .limit(limit)
+            .offset(offset)
+        ).scalars()
+        return [card_of(it, store) for it in rows]

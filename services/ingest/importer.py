@@ -1,0 +1,351 @@
+"""Import a bundle into a dataset, atomically.
+
+Order of work, so that a bad bundle writes nothing:
+
+1. the format reader parses every file (line-accurate errors);
+2. ids and references are checked (duplicates, qrels and ``ref_items`` pointing nowhere);
+3. every image is read and fully decoded (missing, unreadable, truncated, bombs);
+4. originals and thumbnails go into the content-addressed media store (idempotent);
+5. one database transaction replaces or creates the dataset and all its rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import delete, insert, select
+
+from db.enums import ImageStatus, Role
+from db.models import Dataset, Item, Qrel, Query, QueryRef, QueryRevision
+from db.session import Database
+from services.core.auth import SYSTEM, Actor, allow
+from services.core.config import load_settings
+from services.core.errors import BundleError, DatasetExistsError, ValidationError
+from services.core.media import ImageInfo, ImageProblem, MediaStore, inspect_image
+from services.formats import FORMAT_READERS
+from services.formats.native import ImageSource, ParsedBundle, read_native_bundle
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SETTINGS = {"k": 100, "show_scores": False, "overlap": 2}
+IMAGE_WORKERS = 4
+BATCH = 5_000
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    dataset: str
+    dataset_id: int
+    format: str
+    n_items: int
+    n_queries: int
+    n_qrels: int
+    n_images: int
+    n_missing_images: int
+    n_remote_images: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def _check_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 128 or any(c in name for c in "/\\\t\n"):
+        raise ValidationError("a dataset name is 1-128 characters without slashes, tabs or newlines")
+    return name
+
+
+def check_references(bundle: ParsedBundle) -> None:
+    """Duplicate ids, qrels and ``ref_items`` that point at nothing."""
+    item_ids: dict[str, int] = {}
+    for it in bundle.items:
+        if it.ext_id in item_ids:
+            raise BundleError(
+                f"duplicate item id {it.ext_id!r} (first seen on line {item_ids[it.ext_id]})",
+                file=it.file,
+                line=it.line,
+            )
+        item_ids[it.ext_id] = it.line or 0
+    if not bundle.items:
+        raise BundleError("no items; the pool must hold at least one item", file="items.jsonl")
+    query_ids: dict[str, int] = {}
+    for q in bundle.queries:
+        if q.ext_id in query_ids:
+            raise BundleError(
+                f"duplicate query id {q.ext_id!r} (first seen on line {query_ids[q.ext_id]})",
+                file=q.file,
+                line=q.line,
+            )
+        query_ids[q.ext_id] = q.line or 0
+        for ref in q.ref_items:
+            if ref not in item_ids:
+                raise BundleError(f"ref_items names unknown item {ref!r}", file=q.file, line=q.line)
+    seen: dict[tuple[str, str], int] = {}
+    for r in bundle.qrels:
+        if r.query_ext_id not in query_ids:
+            raise BundleError(f"qrel for unknown query {r.query_ext_id!r}", file=r.file, line=r.line)
+        if r.item_ext_id not in item_ids:
+            raise BundleError(f"qrel for unknown item {r.item_ext_id!r}", file=r.file, line=r.line)
+        key = (r.query_ext_id, r.item_ext_id)
+        if key in seen:
+            raise BundleError(
+                f"duplicate qrel for query {key[0]!r} and item {key[1]!r} (first on line {seen[key]})",
+                file=r.file,
+                line=r.line,
+            )
+        seen[key] = r.line or 0
+
+
+def _inspect_sources(
+    sources: list[ImageSource], allow_missing: bool, progress: Progress | None
+) -> dict[Path, ImageInfo | None]:
+    """Decode every distinct local image once; raise on the first problem in file order."""
+    paths: list[ImageSource] = []
+    seen: set[Path] = set()
+    for src in sources:
+        if src.kind == "file" and src.path not in seen:
+            seen.add(src.path)  # type: ignore[arg-type]
+            paths.append(src)
+
+    def check(src: ImageSource) -> tuple[ImageSource, ImageInfo | None, str | None]:
+        path = src.path
+        assert path is not None
+        if not path.is_file():
+            return src, None, None if allow_missing else f"image file {src.ref!r} not found in the bundle"
+        try:
+            return src, inspect_image(path.read_bytes()), None
+        except ImageProblem as e:
+            return src, None, f"image {src.ref!r}: {e}"
+        except OSError as e:
+            return src, None, f"image {src.ref!r} cannot be read: {e.strerror or e}"
+
+    results: dict[Path, ImageInfo | None] = {}
+    with ThreadPoolExecutor(max_workers=IMAGE_WORKERS) as pool:
+        for n, (src, info, problem) in enumerate(pool.map(check, paths), start=1):
+            if problem is not None:
+                raise BundleError(problem, file=src.file, line=src.line)
+            results[src.path] = info  # type: ignore[index]
+            if progress is not None and (n % 1000 == 0 or n == len(paths)):
+                progress("checking images", n, len(paths))
+    return results
+
+
+def _store_images(store: MediaStore, infos: dict[Path, ImageInfo | None], progress: Progress | None) -> None:
+    todo = [(p, i) for p, i in infos.items() if i is not None]
+
+    def put(entry: tuple[Path, ImageInfo]) -> None:
+        path, info = entry
+        if (
+            not store.thumb_path(info.sha256).exists()
+            or not store.original_path(info.sha256, info.ext).exists()
+        ):
+            store.put(path.read_bytes(), info)
+
+    with ThreadPoolExecutor(max_workers=IMAGE_WORKERS) as pool:
+        for n, _ in enumerate(pool.map(put, todo), start=1):
+            if progress is not None and (n % 1000 == 0 or n == len(todo)):
+                progress("making thumbnails", n, len(todo))
+
+
+def _image_columns(src: ImageSource | None, infos: dict[Path, ImageInfo | None]) -> dict:
+    if src is None:
+        return {
+            "image_ref": None,
+            "image_status": ImageStatus.MISSING,
+            "image_sha256": None,
+            "image_ext": None,
+        }
+    if src.kind == "url":
+        return {
+            "image_ref": src.ref,
+            "image_status": ImageStatus.REMOTE,
+            "image_sha256": None,
+            "image_ext": None,
+        }
+    info = infos.get(src.path) if src.path is not None else None
+    if info is None:
+        return {
+            "image_ref": src.ref,
+            "image_status": ImageStatus.MISSING,
+            "image_sha256": None,
+            "image_ext": None,
+        }
+    return {
+        "image_ref": src.ref,
+        "image_status": ImageStatus.OK,
+        "image_sha256": info.sha256,
+        "image_ext": info.ext,
+    }
+
+
+@allow(Role.ADMIN)
+def import_parsed(
+    db: Database,
+    bundle: ParsedBundle,
+    name: str,
+    *,
+    replace: bool = False,
+    is_demo: bool = False,
+    actor: Actor = SYSTEM,
+    data_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Check and write a parsed bundle as dataset ``name`` (see the module doc for the order)."""
+    name = _check_name(name)
+    with db.read() as s:
+        exists = s.scalar(select(Dataset.id).where(Dataset.name == name)) is not None
+    if exists and not replace:
+        raise DatasetExistsError(f"dataset {name!r} exists already; pass --replace to overwrite it")
+
+    check_references(bundle)
+    sources = [it.image for it in bundle.items if it.image is not None]
+    sources += [src for q in bundle.queries for src in q.ref_images]
+    infos = _inspect_sources(sources, bundle.allow_missing_images, progress)
+    store = MediaStore(data_dir or load_settings().data_dir)
+    _store_images(store, infos, progress)
+
+    n_missing = sum(
+        1 for it in bundle.items if _image_columns(it.image, infos)["image_status"] == ImageStatus.MISSING
+    )
+    n_remote = sum(1 for it in bundle.items if it.image is not None and it.image.kind == "url")
+    warnings = []
+    if n_missing:
+        warnings.append(f"{n_missing} item(s) have no image file; their cards show a placeholder")
+
+    with db.write() as s:
+        if exists:
+            s.execute(delete(Dataset).where(Dataset.name == name))
+            s.flush()
+        dataset = Dataset(
+            name=name,
+            source_format=bundle.format,
+            source_path=str(bundle.root),
+            settings=dict(DEFAULT_SETTINGS),
+            is_demo=is_demo,
+            created_by_id=actor.id,
+        )
+        s.add(dataset)
+        s.flush()
+        item_ids: dict[str, int] = {}
+        for start in range(0, len(bundle.items), BATCH):
+            rows = [
+                {
+                    "dataset_id": dataset.id,
+                    "ext_id": it.ext_id,
+                    "title": it.title,
+                    "text": it.text,
+                    "category": it.category,
+                    "language": it.language,
+                    "attributes": it.attributes,
+                    **_image_columns(it.image, infos),
+                    **_dimensions(it.image, infos),
+                }
+                for it in bundle.items[start : start + BATCH]
+            ]
+            for row_id, ext_id in s.execute(insert(Item).returning(Item.id, Item.ext_id), rows):
+                item_ids[ext_id] = row_id
+            if progress is not None:
+                progress("writing items", min(start + BATCH, len(bundle.items)), len(bundle.items))
+
+        query_ids: dict[str, int] = {}
+        for start in range(0, len(bundle.queries), BATCH):
+            chunk = bundle.queries[start : start + BATCH]
+            rows = [
+                {
+                    "dataset_id": dataset.id,
+                    "ext_id": q.ext_id,
+                    "text": q.text,
+                    "category": q.category,
+                    "language": q.language,
+                    "source": q.source,
+                    "group_key": q.group,
+                    "extra": q.extra,
+                    "position": start + n,
+                }
+                for n, q in enumerate(chunk)
+            ]
+            for row_id, ext_id in s.execute(insert(Query).returning(Query.id, Query.ext_id), rows):
+                query_ids[ext_id] = row_id
+            s.execute(
+                insert(QueryRevision),
+                [{"query_id": query_ids[q.ext_id], "text": q.text, "kind": "original"} for q in chunk],
+            )
+            refs = []
+            for q in chunk:
+                position = 0
+                for ref in q.ref_items:
+                    refs.append(
+                        {"query_id": query_ids[q.ext_id], "position": position, "item_id": item_ids[ref]}
+                    )
+                    position += 1
+                for src in q.ref_images:
+                    refs.append(
+                        {"query_id": query_ids[q.ext_id], "position": position, **_image_columns(src, infos)}
+                    )
+                    position += 1
+            if refs:
+                s.execute(insert(QueryRef), refs)
+
+        qrel_rows = [
+            {"query_id": query_ids[r.query_ext_id], "item_id": item_ids[r.item_ext_id], "score": r.score}
+            for r in bundle.qrels
+        ]
+        for start in range(0, len(qrel_rows), BATCH):
+            s.execute(insert(Qrel), qrel_rows[start : start + BATCH])
+        dataset_id = dataset.id
+
+    report = ImportReport(
+        dataset=name,
+        dataset_id=dataset_id,
+        format=bundle.format,
+        n_items=len(bundle.items),
+        n_queries=len(bundle.queries),
+        n_qrels=len(bundle.qrels),
+        n_images=sum(1 for i in infos.values() if i is not None),
+        n_missing_images=n_missing,
+        n_remote_images=n_remote,
+        warnings=warnings,
+    )
+    log.info("imported %s: %s", name, report)
+    return report
+
+
+def _dimensions(src: ImageSource | None, infos: dict[Path, ImageInfo | None]) -> dict:
+    info = infos.get(src.path) if src is not None and src.path is not None else None
+    return {"width": info.width if info else None, "height": info.height if info else None}
+
+
+READERS: dict[str, Callable[..., ParsedBundle]] = {"native": read_native_bundle, **FORMAT_READERS}
+
+
+@allow(Role.ADMIN)
+def import_bundle(
+    db: Database,
+    path: Path,
+    name: str,
+    *,
+    format: str = "native",
+    replace: bool = False,
+    is_demo: bool = False,
+    actor: Actor = SYSTEM,
+    data_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Read the bundle at ``path`` in ``format`` and import it as dataset ``name``.
+
+    Raises:
+        BundleError: the bundle is malformed; the message names the file, line and problem.
+        DatasetExistsError: ``name`` exists and ``replace`` is false.
+        PermissionDenied: ``actor`` is not an admin.
+    """
+    reader = READERS.get(format)
+    if reader is None:
+        raise ValidationError(f"unknown format {format!r}; choose one of {', '.join(sorted(READERS))}")
+    bundle = reader(Path(path), allowed_roots=load_settings().allowed_roots)
+    return import_parsed(
+        db, bundle, name, replace=replace, is_demo=is_demo, actor=actor, data_dir=data_dir, progress=progress
+    )
