@@ -56,8 +56,9 @@ from db.models import (  # noqa: E402
     User,
 )
 from db.session import Database  # noqa: E402
-from services.annotation import task as ann  # noqa: E402
-from services.annotation.task import Decision, LabelInput  # noqa: E402
+from services.annotation.queue import my_datasets, next_assignment  # noqa: E402
+from services.annotation.submit import LabelInput, QueryWork, SubmitResult, submit  # noqa: E402  # noqa: E402
+from services.annotation.task import Task, load_task  # noqa: E402
 from services.core import auth  # noqa: E402
 from services.core.errors import SaveFailed  # noqa: E402
 
@@ -119,7 +120,7 @@ def build_dataset(db: Database, folder: Path, name: str, *, n_queries: int, n_it
 # --------------------------------------------------------------------------- one annotator
 
 
-def decision_for(task: ann.Task, user_id: int, token: str) -> Decision:
+def decision_for(task: Task, user_id: int, token: str) -> QueryWork:
     """What this annotator decides on this query: the same every run (seeded by user and query)."""
     rng = random.Random(f"{user_id}:{task.query_id}")
     labels = {
@@ -132,11 +133,11 @@ def decision_for(task: ann.Task, user_id: int, token: str) -> Decision:
         )
     roll = rng.random()
     if roll < 0.1:
-        return Decision(labels, "reject", reason="ambiguous", client_token=token, time_on_task_ms=1000)
+        return QueryWork(labels, "reject", reason="ambiguous", client_token=token, time_on_task_ms=1000)
     if roll < 0.2:
         rewrite = f"{task.original_text} (rewritten by {user_id})"
-        return Decision(labels, "rewrite", rewrite=rewrite, client_token=token, time_on_task_ms=1000)
-    return Decision(labels, "accept", note="load test", client_token=token, time_on_task_ms=1000)
+        return QueryWork(labels, "rewrite", rewrite=rewrite, client_token=token, time_on_task_ms=1000)
+    return QueryWork(labels, "accept", note="load test", client_token=token, time_on_task_ms=1000)
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class Ack:
     assignment_id: int
     query_id: int
     submission_id: int
-    decision: Decision
+    decision: QueryWork
 
 
 @dataclass
@@ -170,12 +171,12 @@ class LoadRun:
 
 
 def _submit(
-    db: Database, actor: auth.Actor, assignment_id: int, decision: Decision, run: LoadRun
-) -> ann.SubmitResult:
+    db: Database, actor: auth.Actor, assignment_id: int, decision: QueryWork, run: LoadRun
+) -> SubmitResult:
     """Submit like the page: on SaveFailed keep the decision and retry the same token."""
     for attempt in range(SAVE_ATTEMPTS):
         try:
-            return ann.submit(db, actor, assignment_id, decision)
+            return submit(db, actor, assignment_id, decision)
         except SaveFailed as e:
             with run.lock:
                 run.save_failed.append(f"{actor.name} {decision.client_token}: {e}")
@@ -204,9 +205,9 @@ def _annotator(
             actor = auth.authenticate(db, name, PASSWORD)
         with run.lock:
             run.login_s.append(time.perf_counter() - t0)
-        if dataset not in ann.my_datasets(db, actor):
+        if dataset not in my_datasets(db, actor):
             raise AssertionError(f"{name} has no queue in {dataset}")
-        current = ann.next_assignment(db, actor, dataset)
+        current = next_assignment(db, actor, dataset)
         n = 0
         while current is not None:
             if time.monotonic() > deadline:
@@ -214,7 +215,7 @@ def _annotator(
                     run.unfinished.append(name)
                 return
             t0 = time.perf_counter()
-            task = ann.load_task(db, actor, current)
+            task = load_task(db, actor, current)
             load_s = time.perf_counter() - t0
             token = f"{name}-{current}"
             decision = decision_for(task, actor.id, token)
@@ -243,17 +244,17 @@ def _annotator(
                     run.problems.append(f"{name}: repeated {token} gave {again}, first {result}")
             current = result.next_assignment_id
             if current is None:  # the page asks once more before showing "all done"
-                current = ann.next_assignment(db, actor, dataset)
+                current = next_assignment(db, actor, dataset)
     except Exception as e:  # anything else an annotator would have seen on the page
         with run.lock:
             run.user_errors.append(f"{name}: {type(e).__name__}: {e}")
 
 
 def _double_click(
-    db: Database, actor: auth.Actor, assignment_id: int, decision: Decision, run: LoadRun
-) -> ann.SubmitResult:
+    db: Database, actor: auth.Actor, assignment_id: int, decision: QueryWork, run: LoadRun
+) -> SubmitResult:
     """The same submit twice at the same moment (two requests of one session)."""
-    results: list[ann.SubmitResult] = []
+    results: list[SubmitResult] = []
     errors: list[str] = []
     gate = threading.Barrier(2, timeout=60)
 

@@ -9,8 +9,10 @@ import streamlit as st
 from streamlit_shortcuts import add_shortcuts
 
 from db.enums import RejectReason, Role
-from services.annotation import task as ann
-from services.annotation.task import Decision, LabelInput
+from services.annotation.queue import my_datasets, next_assignment, previous_assignment, skip
+from services.annotation.queue import progress as queue_progress
+from services.annotation.submit import LabelInput, QueryWork, submit, undo_last
+from services.annotation.task import Task, cards, load_task
 from services.core.errors import QrelsError, SaveFailed
 from services.ranking.rank import search_pool
 from ui.cards import render_card
@@ -40,7 +42,7 @@ KEY_CURRENT = "wb_current"  # {dataset: assignment id}
 KEY_TASK = "wb_task"  # the Task on screen (cached between reruns)
 KEY_STARTED = "wb_started"  # {assignment id: time shown}
 KEY_ADDED = "wb_added"  # {assignment id: {item id: LabelInput}} added positives
-KEY_PENDING = "wb_pending"  # (assignment id, Decision) not yet stored: retried, never dropped
+KEY_PENDING = "wb_pending"  # (assignment id, QueryWork) not yet stored: retried, never dropped
 KEY_TOKEN = "wb_token"  # {assignment id: client token of the next submit}
 KEY_PROBLEM = "wb_problem"  # why the last submit was refused, shown beside the button
 KEY_SEARCH = "wb_search"  # (assignment id, text, like item id, like item ext id) of the last search
@@ -55,7 +57,7 @@ st.title("Workbench")
 # At a fixed place near the top: the shortcuts live in a tiny iframe whose listener dies with it,
 # so it must not be re-created when the query (and the number of cards above it) changes.
 add_shortcuts(**SHORTCUTS)
-datasets = ann.my_datasets(db, user)
+datasets = my_datasets(db, user)
 if not datasets:
     st.info("No queries are assigned to you yet. An admin assigns them on the Assignments page.")
     st.stop()
@@ -68,13 +70,13 @@ def open_assignment(assignment_id: int | None) -> None:
     st.session_state["wb_page"] = 1
 
 
-def store(assignment_id: int, decision: Decision) -> bool:
+def store(assignment_id: int, decision: QueryWork) -> bool:
     """Submit. A decision the database could not take is kept, shown and retried, never dropped.
 
     Returns False when the decision itself needs fixing (the message is shown).
     """
     try:
-        result = ann.submit(db, user, assignment_id, decision)
+        result = submit(db, user, assignment_id, decision)
     except SaveFailed as e:
         st.session_state[KEY_PENDING] = (assignment_id, decision)
         st.session_state["wb_error"] = str(e)
@@ -101,13 +103,13 @@ if pending is not None:
 
 current = st.session_state[KEY_CURRENT].get(dataset)
 if current is None:
-    current = ann.next_assignment(db, user, dataset)
+    current = next_assignment(db, user, dataset)
     open_assignment(current)
 
-task: ann.Task | None = st.session_state.get(KEY_TASK)
+task: Task | None = st.session_state.get(KEY_TASK)
 if current is not None and (task is None or task.assignment_id != current):
     try:
-        task = ann.load_task(db, user, current)
+        task = load_task(db, user, current)
     except QrelsError as e:
         st.error(str(e))
         open_assignment(None)
@@ -116,18 +118,18 @@ if current is not None and (task is None or task.assignment_id != current):
     st.session_state[KEY_STARTED].setdefault(current, time.time())
 
 top = st.columns([4, 1, 1, 1])
-progress = task.progress if task else ann.progress(db, user, dataset)
+progress = task.progress if task else queue_progress(db, user, dataset)
 with top[0]:
     st.progress(progress.done / max(progress.total, 1), text=f"{progress.done} / {progress.total} done")
 if top[1].button("Previous", key="wb_previous", icon=":material/arrow_back:", width="stretch"):
-    open_assignment(ann.previous_assignment(db, user, dataset, before=current) or current)
+    open_assignment(previous_assignment(db, user, dataset, before=current) or current)
     st.rerun()
 if top[2].button("Skip", key="wb_skip", icon=":material/skip_next:", width="stretch", disabled=task is None):
-    ann.skip(db, user, current)
-    open_assignment(ann.next_assignment(db, user, dataset, exclude=current))
+    skip(db, user, current)
+    open_assignment(next_assignment(db, user, dataset, exclude=current))
     st.rerun()
 if top[3].button("Undo last", key="wb_undo", icon=":material/undo:", width="stretch"):
-    reopened = ann.undo_last(db, user, dataset)
+    reopened = undo_last(db, user, dataset)
     if reopened is None:
         st.toast("Nothing to undo.")
     else:
@@ -275,7 +277,7 @@ def pool_search() -> None:
     st.caption(f"Results for: {label}" if text else f"Items that look like {like_ext}")
     shown = [h for h in hits if h.item_id not in {c.item_id for c in task.positives}]
     grid = st.columns(COLUMNS)
-    for n, card in enumerate(ann.cards(db, user, task.dataset, [h.item_id for h in shown])):
+    for n, card in enumerate(cards(db, user, task.dataset, [h.item_id for h in shown])):
         with grid[n % COLUMNS]:
             render_card(card, key=f"search_{aid}_{card.item_id}")
             st.checkbox(
@@ -312,7 +314,7 @@ elif verdict == "Rewrite":
     st.text_input("Note (optional)", value=task.my_note, key=f"note_{aid}", max_chars=2000)
 
 
-def on_submit(task: ann.Task, added: dict[int, LabelInput]) -> None:
+def on_submit(task: Task, added: dict[int, LabelInput]) -> None:
     """Runs before the script on the click, so one run both saves and draws the next query."""
     aid = task.assignment_id
     verdict = st.session_state.get(f"verdict_{aid}", "Accept")
@@ -323,7 +325,7 @@ def on_submit(task: ann.Task, added: dict[int, LabelInput]) -> None:
             labels[card.item_id] = LabelInput(POSITIVE_LABELS[chosen], "original")
     token = st.session_state[KEY_TOKEN].setdefault(aid, uuid.uuid4().hex)
     started = st.session_state[KEY_STARTED].get(aid, time.time())
-    decision = Decision(
+    decision = QueryWork(
         labels=labels,
         verdict=VERDICTS[verdict],
         reason=st.session_state.get(f"reason_{aid}") if verdict == "Reject" else None,

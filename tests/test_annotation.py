@@ -21,8 +21,9 @@ from db.models import (
     RankerRun,
 )
 from db.session import Database
-from services.annotation import task as ann
-from services.annotation.task import Decision, LabelInput
+from services.annotation.queue import Progress, next_assignment, previous_assignment, progress, skip
+from services.annotation.submit import LabelInput, QueryWork, submit, undo_last
+from services.annotation.task import Task, load_task
 from services.core.auth import Actor
 from services.core.errors import PermissionDenied, ValidationError
 from services.datasets.assignment import assign
@@ -62,10 +63,10 @@ def token() -> str:
     return uuid.uuid4().hex
 
 
-def accept_all(task: ann.Task, **extra: LabelInput) -> Decision:
+def accept_all(task: Task, **extra: LabelInput) -> QueryWork:
     labels = {c.item_id: LabelInput("relevant", "original") for c in task.positives}
     labels.update({int(k): v for k, v in extra.items()})
-    return Decision(labels=labels, verdict="accept", client_token=token(), time_on_task_ms=1234)
+    return QueryWork(labels=labels, verdict="accept", client_token=token(), time_on_task_ms=1234)
 
 
 def test_assignment_is_balanced_with_overlap(db: Database, shop, users) -> None:
@@ -98,20 +99,20 @@ def test_only_admins_assign(db: Database, shop, users) -> None:
 def test_submit_stores_labels_with_provenance(db: Database, shop, users) -> None:
     assign(db, "shop", overlap=2)
     me = users["ann1"]
-    first = ann.next_assignment(db, me, "shop")
-    task = ann.load_task(db, me, first)
-    assert task.progress == ann.Progress(0, 4, 0)
+    first = next_assignment(db, me, "shop")
+    task = load_task(db, me, first)
+    assert task.progress == Progress(0, 4, 0)
     assert len(task.positives) == 2 and task.candidates and not task.show_scores
     positive_ids = {c.item_id for c in task.positives}
     assert not positive_ids & {c.card.item_id for c in task.candidates}
     # Shuffled, but the same order every time for this annotator and query.
-    again = ann.load_task(db, me, first)
+    again = load_task(db, me, first)
     assert [c.card.item_id for c in again.candidates] == [c.card.item_id for c in task.candidates]
     assert [c.rank for c in task.candidates] != sorted(c.rank for c in task.candidates)
 
     cand = task.candidates[3]
     search_item = task.candidates[5].card.item_id
-    decision = Decision(
+    decision = QueryWork(
         labels={
             **{pid: LabelInput("relevant", "original") for pid in positive_ids},
             cand.card.item_id: LabelInput("relevant", "candidate", position=cand.position),
@@ -121,7 +122,7 @@ def test_submit_stores_labels_with_provenance(db: Database, shop, users) -> None
         client_token=token(),
         time_on_task_ms=4200,
     )
-    result = ann.submit(db, me, first, decision)
+    result = submit(db, me, first, decision)
     assert not result.duplicate and result.next_assignment_id not in (None, first)
     with db.read() as s:
         rows = {j.item_id: j for j in s.scalars(select(Judgment).where(Judgment.user_id == me.id))}
@@ -131,16 +132,16 @@ def test_submit_stores_labels_with_provenance(db: Database, shop, users) -> None
     detail = rows[cand.card.item_id].provenance_detail
     assert detail["rank"] == cand.rank and set(detail["rankers"]) == {"clip_image", "bm25"}
     assert rows[search_item].provenance_detail == {"text": "red cotton top"}
-    assert ann.progress(db, me, "shop").done == 1
+    assert progress(db, me, "shop").done == 1
 
 
 def test_retried_submit_is_stored_once(db: Database, shop, users) -> None:
     assign(db, "shop", overlap=1)
     me = users["ann1"]
-    first = ann.next_assignment(db, me, "shop")
-    decision = accept_all(ann.load_task(db, me, first))
-    one = ann.submit(db, me, first, decision)
-    two = ann.submit(db, me, first, decision)
+    first = next_assignment(db, me, "shop")
+    decision = accept_all(load_task(db, me, first))
+    one = submit(db, me, first, decision)
+    two = submit(db, me, first, decision)
     assert two.duplicate and two.submission_id == one.submission_id
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(Judgment)) == 2
@@ -149,44 +150,44 @@ def test_retried_submit_is_stored_once(db: Database, shop, users) -> None:
 def test_incomplete_decisions_are_refused(db: Database, shop, users) -> None:
     assign(db, "shop", overlap=1)
     me = users["ann1"]
-    first = ann.next_assignment(db, me, "shop")
-    task = ann.load_task(db, me, first)
+    first = next_assignment(db, me, "shop")
+    task = load_task(db, me, first)
     with pytest.raises(ValidationError, match="label every labelled positive"):
-        ann.submit(db, me, first, Decision(labels={}, verdict="accept", client_token=token()))
+        submit(db, me, first, QueryWork(labels={}, verdict="accept", client_token=token()))
     with pytest.raises(ValidationError, match="say why"):
-        ann.submit(db, me, first, Decision(labels={}, verdict="reject", client_token=token()))
+        submit(db, me, first, QueryWork(labels={}, verdict="reject", client_token=token()))
     with pytest.raises(ValidationError, match="needs a note"):
-        ann.submit(db, me, first, Decision(labels={}, verdict="reject", reason="other", client_token=token()))
+        submit(db, me, first, QueryWork(labels={}, verdict="reject", reason="other", client_token=token()))
     with pytest.raises(ValidationError, match="new query text"):
-        ann.submit(
-            db, me, first, Decision(labels={}, verdict="rewrite", rewrite=" \u200b", client_token=token())
+        submit(
+            db, me, first, QueryWork(labels={}, verdict="rewrite", rewrite=" \u200b", client_token=token())
         )
     with pytest.raises(ValidationError, match="search text"):
         bad = accept_all(task, **{str(task.candidates[0].card.item_id): LabelInput("relevant", "search")})
-        ann.submit(db, me, first, bad)
+        submit(db, me, first, bad)
     # A rejection needs no labels.
-    ann.submit(db, me, first, Decision(labels={}, verdict="reject", reason="ambiguous", client_token=token()))
+    submit(db, me, first, QueryWork(labels={}, verdict="reject", reason="ambiguous", client_token=token()))
 
 
 def test_verdicts_and_rewrite_history(db: Database, shop, users) -> None:
     assign(db, "shop", overlap=1)
     me = users["ann1"]
-    first = ann.next_assignment(db, me, "shop")
-    task = ann.load_task(db, me, first)
+    first = next_assignment(db, me, "shop")
+    task = load_task(db, me, first)
     labels = accept_all(task).labels
-    ann.submit(
+    submit(
         db,
         me,
         first,
-        Decision(labels=labels, verdict="rewrite", rewrite="Find the blue item", client_token=token()),
+        QueryWork(labels=labels, verdict="rewrite", rewrite="Find the blue item", client_token=token()),
     )
-    ann.submit(
+    submit(
         db,
         me,
         first,
-        Decision(labels=labels, verdict="rewrite", rewrite="Find the navy item", client_token=token()),
+        QueryWork(labels=labels, verdict="rewrite", rewrite="Find the navy item", client_token=token()),
     )
-    task = ann.load_task(db, me, first)
+    task = load_task(db, me, first)
     assert task.text == "Find the navy item" and task.original_text == "Find item 1"
     assert [t for _, t in task.my_rewrites] == ["Find the blue item", "Find the navy item"]
     with db.read() as s:
@@ -200,11 +201,11 @@ def test_verdicts_and_rewrite_history(db: Database, shop, users) -> None:
         ("rewrite", "Find the blue item", me.id),
         ("rewrite", "Find the navy item", me.id),
     ]
-    ann.submit(
+    submit(
         db,
         me,
         first,
-        Decision(
+        QueryWork(
             labels={}, verdict="reject", reason="other", note="two products at once", client_token=token()
         ),
     )
@@ -221,13 +222,13 @@ def test_verdicts_and_rewrite_history(db: Database, shop, users) -> None:
 def test_changed_label_keeps_history(db: Database, shop, users) -> None:
     assign(db, "shop", overlap=1)
     me = users["ann1"]
-    first = ann.next_assignment(db, me, "shop")
-    task = ann.load_task(db, me, first)
-    ann.submit(db, me, first, accept_all(task))
+    first = next_assignment(db, me, "shop")
+    task = load_task(db, me, first)
+    submit(db, me, first, accept_all(task))
     pid = task.positives[0].item_id
     labels = dict(accept_all(task).labels)
     labels[pid] = LabelInput("not_relevant", "original")
-    ann.submit(db, me, first, Decision(labels=labels, verdict="accept", client_token=token()))
+    submit(db, me, first, QueryWork(labels=labels, verdict="accept", client_token=token()))
     with db.read() as s:
         j = s.scalar(select(Judgment).where(Judgment.user_id == me.id, Judgment.item_id == pid))
         history = s.scalars(select(JudgmentHistory.label).where(JudgmentHistory.judgment_id == j.id)).all()
@@ -237,54 +238,54 @@ def test_changed_label_keeps_history(db: Database, shop, users) -> None:
 def test_undo_restores_the_state_before(db: Database, shop, users) -> None:
     assign(db, "shop", overlap=1)
     me = users["ann1"]
-    first = ann.next_assignment(db, me, "shop")
-    task = ann.load_task(db, me, first)
-    ann.submit(db, me, first, accept_all(task))
+    first = next_assignment(db, me, "shop")
+    task = load_task(db, me, first)
+    submit(db, me, first, accept_all(task))
     extra = task.candidates[0]
     second = accept_all(task, **{str(extra.card.item_id): LabelInput("relevant", "candidate", position=0)})
-    ann.submit(
+    submit(
         db,
         me,
         first,
-        Decision(labels=second.labels, verdict="reject", reason="duplicate", client_token=token()),
+        QueryWork(labels=second.labels, verdict="reject", reason="duplicate", client_token=token()),
     )
-    assert ann.undo_last(db, me, "shop") == first
-    task = ann.load_task(db, me, first)
+    assert undo_last(db, me, "shop") == first
+    task = load_task(db, me, first)
     assert task.my_verdict == "accept" and extra.card.item_id not in task.my_labels
     assert task.status == "done"
-    assert ann.undo_last(db, me, "shop") == first
-    task = ann.load_task(db, me, first)
+    assert undo_last(db, me, "shop") == first
+    task = load_task(db, me, first)
     assert task.my_verdict is None and task.my_labels == {} and task.status == "pending"
-    assert ann.undo_last(db, me, "shop") is None
+    assert undo_last(db, me, "shop") is None
 
 
 def test_skip_returns_later_and_previous_goes_back(db: Database, shop, users) -> None:
     assign(db, "shop", overlap=1, annotators=["ann1"])
     me = users["ann1"]
     order = []
-    current = ann.next_assignment(db, me, "shop")
-    ann.skip(db, me, current)
+    current = next_assignment(db, me, "shop")
+    skip(db, me, current)
     skipped = current
     for _ in range(3):
-        current = ann.next_assignment(db, me, "shop")
+        current = next_assignment(db, me, "shop")
         assert current != skipped
         order.append(current)
-        ann.submit(db, me, current, accept_all(ann.load_task(db, me, current)))
-    assert ann.next_assignment(db, me, "shop") == skipped  # skipped ones come back last
-    assert ann.previous_assignment(db, me, "shop", before=None) == order[-1]
-    assert ann.progress(db, me, "shop") == ann.Progress(3, 4, 1)
+        submit(db, me, current, accept_all(load_task(db, me, current)))
+    assert next_assignment(db, me, "shop") == skipped  # skipped ones come back last
+    assert previous_assignment(db, me, "shop", before=None) == order[-1]
+    assert progress(db, me, "shop") == Progress(3, 4, 1)
 
 
 def test_annotators_are_blind_to_each_other(db: Database, shop, users) -> None:
     assign(db, "shop", overlap=2)
     a, b = users["ann1"], users["ann2"]
-    shared = ann.next_assignment(db, a, "shop")
-    task_a = ann.load_task(db, a, shared)
-    ann.submit(
+    shared = next_assignment(db, a, "shop")
+    task_a = load_task(db, a, shared)
+    submit(
         db,
         a,
         shared,
-        Decision(
+        QueryWork(
             labels=accept_all(task_a).labels,
             verdict="rewrite",
             rewrite="A's secret rewrite",
@@ -292,14 +293,14 @@ def test_annotators_are_blind_to_each_other(db: Database, shop, users) -> None:
         ),
     )
     with pytest.raises(PermissionDenied):
-        ann.load_task(db, b, shared)
+        load_task(db, b, shared)
     with db.read() as s:
         b_same = s.scalar(
             select(Assignment.id).where(Assignment.user_id == b.id, Assignment.query_id == task_a.query_id)
         )
-    task_b = ann.load_task(db, b, b_same)
+    task_b = load_task(db, b, b_same)
     assert task_b.my_labels == {} and task_b.my_verdict is None and task_b.my_rewrites == []
     assert task_b.text == task_a.original_text
     assert "secret" not in repr(task_b)
     with pytest.raises(PermissionDenied):
-        ann.submit(db, b, shared, accept_all(task_a))
+        submit(db, b, shared, accept_all(task_a))

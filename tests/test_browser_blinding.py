@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from db.models import Assignment, Query
 from db.session import Database
-from services.annotation import task as ann
-from services.annotation.task import Decision, LabelInput
+from services.annotation.submit import LabelInput, QueryWork, submit
+from services.annotation.task import load_task
 from services.datasets.assignment import assign
 from services.ingest.importer import import_bundle
 from tests.browser import app_server, chromium_page, log_in, require_chromium
@@ -43,14 +43,14 @@ def server(sqlite_db: Database, data_dir: Path, tmp_path: Path):
         aid = s.scalar(
             select(Assignment.id).join(Query).where(Assignment.user_id == a.id, Query.ext_id == "q1")
         )
-    task = ann.load_task(sqlite_db, a, aid)
+    task = load_task(sqlite_db, a, aid)
     labels = {c.item_id: LabelInput("not_relevant", "original") for c in task.positives}
     labels[task.candidates[0].card.item_id] = LabelInput("relevant", "candidate", position=0)
-    ann.submit(
+    submit(
         sqlite_db,
         a,
         aid,
-        Decision(
+        QueryWork(
             labels=labels,
             verdict="rewrite",
             rewrite=SECRET,

@@ -60,7 +60,9 @@ EMBED_CHUNK = 2  # vectors per shard in these tests, so a small dataset has seve
 def _child_submitter(args: dict[str, Any]) -> None:
     """Annotators in threads submitting through the services; one ``ACK token id`` line each."""
     from bench.bench_load import CHEAP_HASHER, PASSWORD, decision_for
-    from services.annotation import task as ann
+    from services.annotation.queue import next_assignment
+    from services.annotation.submit import submit
+    from services.annotation.task import load_task
     from services.core import auth
     from services.core.errors import SaveFailed
 
@@ -70,12 +72,12 @@ def _child_submitter(args: dict[str, Any]) -> None:
 
     def work(name: str) -> None:
         actor = auth.authenticate(db, name, PASSWORD)
-        while (current := ann.next_assignment(db, actor, "crash")) is not None:
-            task = ann.load_task(db, actor, current)
+        while (current := next_assignment(db, actor, "crash")) is not None:
+            task = load_task(db, actor, current)
             decision = decision_for(task, actor.id, f"crash-{current}")
             for attempt in range(5):
                 try:
-                    result = ann.submit(db, actor, current, decision)
+                    result = submit(db, actor, current, decision)
                     break
                 except SaveFailed:
                     if attempt == 4:
@@ -286,7 +288,7 @@ def sqlite_integrity(url: str) -> tuple[str, list[tuple]]:
 def test_killed_app_keeps_every_acknowledged_submission(db: Database, tmp_path: Path, data_dir: Path) -> None:
     from bench.bench_load import CHEAP_HASHER, add_annotators, build_dataset, decision_for
     from db.models import Assignment, Judgment, QueryVerdict, Submission, User
-    from services.annotation import task as ann
+    from services.annotation.task import load_task
     from services.core.auth import Actor
     from services.datasets.assignment import assign
 
@@ -330,7 +332,7 @@ def test_killed_app_keeps_every_acknowledged_submission(db: Database, tmp_path: 
     assert len(set(stored) - set(acks)) <= ANNOTATORS * len(ACKS_BEFORE_KILL)
     assert len(stored) == QUERIES * OVERLAP and all(status == "done" for _, status in assignments)
     for token, row in stored.items():  # every stored submission is whole: what was submitted
-        task = ann.load_task(db, users[row.user_id], row.assignment_id)
+        task = load_task(db, users[row.user_id], row.assignment_id)
         decision = decision_for(task, row.user_id, token)
         want = {i: (v.label, v.provenance, row.id) for i, v in decision.labels.items()}
         assert judgments[(row.user_id, row.query_id)] == want, token

@@ -22,8 +22,9 @@ from cli.main import app as cli_app
 from db.models import Dataset, Export, Item, Qrel, Query
 from db.session import Database
 from demo.generate import generate_demo
-from services.annotation import task as ann
-from services.annotation.task import Decision, LabelInput
+from services.annotation.queue import next_assignment
+from services.annotation.submit import LabelInput, QueryWork, submit
+from services.annotation.task import load_task
 from services.cleaning.consensus import Policy
 from services.core.errors import PermissionDenied, ValidationError
 from services.datasets.assignment import assign
@@ -502,12 +503,12 @@ def oracle_annotates(db: Database, annotator, truth: dict[str, dict]) -> None:
     """Label from truth.jsonl: true positives relevant, planted misses added from search."""
     with db.read() as s:
         item_ids = {ext: i for i, ext in s.execute(select(Item.id, Item.ext_id))}
-    while (current := ann.next_assignment(db, annotator, "demo")) is not None:
-        task = ann.load_task(db, annotator, current)
+    while (current := next_assignment(db, annotator, "demo")) is not None:
+        task = load_task(db, annotator, current)
         t = truth[task.query_ext_id]
         good = set(t["true_positives"])
         if t["bad"]:
-            decision = Decision(
+            decision = QueryWork(
                 labels={}, verdict="reject", reason="unanswerable", client_token=uuid.uuid4().hex
             )
         else:
@@ -518,8 +519,8 @@ def oracle_annotates(db: Database, annotator, truth: dict[str, dict]) -> None:
             missed = [item_ids[ext] for ext in t["false_negatives"]]
             for item_id in missed:
                 labels[item_id] = LabelInput("relevant", "search", search_text="oracle")
-            decision = Decision(labels=labels, verdict="accept", client_token=uuid.uuid4().hex)
-        ann.submit(db, annotator, current, decision)
+            decision = QueryWork(labels=labels, verdict="accept", client_token=uuid.uuid4().hex)
+        submit(db, annotator, current, decision)
 
 
 def test_demo_oracle_export_matches_the_planted_truth(

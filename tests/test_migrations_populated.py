@@ -26,8 +26,10 @@ from sqlalchemy import Engine, MetaData, Table, func, insert, select, text
 from bench.bench_load import CHEAP_HASHER
 from db import migrate
 from db.session import Database, dispose_engine, get_engine
-from services.annotation import task as ann
-from services.annotation.task import Decision, LabelInput
+from services.annotation.queue import next_assignment, previous_assignment, progress, skip
+from services.annotation.submit import LabelInput, QueryWork, undo_last
+from services.annotation.submit import submit as submit_work
+from services.annotation.task import Task, load_task
 from services.core import auth
 from services.core.auth import Actor
 from services.datasets.assignment import assign
@@ -54,13 +56,13 @@ def populate(db: Database, folder: Path) -> dict[str, Actor]:
     add_pooled_candidates(db, "shop")
     assign(db, "shop", overlap=2)
 
-    def submit(actor: Actor, verdict: str, **kw: Any) -> ann.Task:
-        task = ann.load_task(db, actor, ann.next_assignment(db, actor, "shop"))
+    def submit(actor: Actor, verdict: str, **kw: Any) -> Task:
+        task = load_task(db, actor, next_assignment(db, actor, "shop"))
         labels = {p.item_id: LabelInput("relevant", "original") for p in task.positives}
         c = task.candidates[0]
         labels[c.card.item_id] = LabelInput("relevant", "candidate", position=c.position)
-        decision = Decision(labels, verdict, client_token=f"{actor.name}-{task.query_id}-{verdict}", **kw)
-        ann.submit(db, actor, task.assignment_id, decision)
+        decision = QueryWork(labels, verdict, client_token=f"{actor.name}-{task.query_id}-{verdict}", **kw)
+        submit_work(db, actor, task.assignment_id, decision)
         return task
 
     a1, a2 = actors["ann1"], actors["ann2"]
@@ -70,11 +72,11 @@ def populate(db: Database, folder: Path) -> dict[str, Actor]:
     # A changed mind: the first query again, one positive now unsure (history is kept).
     changed = {p.item_id: LabelInput("relevant", "original") for p in first.positives}
     changed[first.positives[0].item_id] = LabelInput("unsure", "original")
-    ann.submit(db, a1, first.assignment_id, Decision(changed, "accept", client_token="ann1-again"))
+    submit_work(db, a1, first.assignment_id, QueryWork(changed, "accept", client_token="ann1-again"))
     submit(a2, "accept")
     submit(a2, "accept")
-    assert ann.undo_last(db, a2, "shop") is not None  # undone: previous_state and undone_at kept
-    ann.skip(db, a2, ann.next_assignment(db, a2, "shop"))
+    assert undo_last(db, a2, "shop") is not None  # undone: previous_state and undone_at kept
+    skip(db, a2, next_assignment(db, a2, "shop"))
 
     from services.review.disputes import adjudicate
 
@@ -165,14 +167,14 @@ def test_upgrading_a_populated_database_keeps_every_row(
     # At head the services read the old work and take new work (ids continue after the copied ones).
     db = Database(empty_db_url)
     a1, a2 = actors["ann1"], actors["ann2"]
-    done = ann.previous_assignment(db, a1, "shop", before=None)
-    task = ann.load_task(db, a1, done)
+    done = previous_assignment(db, a1, "shop", before=None)
+    task = load_task(db, a1, done)
     assert task.status == "done" and task.my_verdict and task.my_labels
-    assert ann.progress(db, a2, "shop").skipped == 1
-    pending = ann.next_assignment(db, a2, "shop")
-    task = ann.load_task(db, a2, pending)
+    assert progress(db, a2, "shop").skipped == 1
+    pending = next_assignment(db, a2, "shop")
+    task = load_task(db, a2, pending)
     labels = {p.item_id: LabelInput("relevant", "original") for p in task.positives}
-    result = ann.submit(db, a2, pending, Decision(labels, "accept", client_token="after-upgrade"))
+    result = submit_work(db, a2, pending, QueryWork(labels, "accept", client_token="after-upgrade"))
     assert not result.duplicate
     with db.read() as s:
         assert s.scalar(select(func.max(text("id"))).select_from(text("submissions"))) == result.submission_id

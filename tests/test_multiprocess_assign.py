@@ -59,7 +59,9 @@ def _assigner(db, gate: Path, index: int) -> dict:
 
 def _annotator(db, gate: Path, index: int) -> dict:
     from bench.bench_load import CHEAP_HASHER, PASSWORD, decision_for
-    from services.annotation import task as ann
+    from services.annotation.queue import next_assignment
+    from services.annotation.submit import submit
+    from services.annotation.task import load_task
     from services.core import auth
 
     auth._hasher = CHEAP_HASHER
@@ -67,14 +69,14 @@ def _annotator(db, gate: Path, index: int) -> dict:
     done = gate.with_name("assigners-done")
     submitted = []
     while True:
-        current = ann.next_assignment(db, actor, "mp")
+        current = next_assignment(db, actor, "mp")
         if current is None:
-            if done.exists() and ann.next_assignment(db, actor, "mp") is None:
+            if done.exists() and next_assignment(db, actor, "mp") is None:
                 break
             time.sleep(0.01)
             continue
-        task = ann.load_task(db, actor, current)  # PermissionDenied if it were someone else's
-        result = ann.submit(db, actor, current, decision_for(task, actor.id, f"mp-{index}-{current}"))
+        task = load_task(db, actor, current)  # PermissionDenied if it were someone else's
+        result = submit(db, actor, current, decision_for(task, actor.id, f"mp-{index}-{current}"))
         submitted.append([current, task.query_id, result.submission_id])
     return {"user_id": actor.id, "submitted": submitted}
 

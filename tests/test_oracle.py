@@ -14,8 +14,9 @@ from db.models import Candidate, Item, Judgment, Query, RankerRun
 from db.session import Database
 from demo.generate import generate_demo
 from models.embedder import DEMO_CHECKPOINT
-from services.annotation import task as ann
-from services.annotation.task import Decision, LabelInput
+from services.annotation.queue import next_assignment
+from services.annotation.submit import LabelInput, QueryWork, submit
+from services.annotation.task import load_task
 from services.datasets.assignment import assign
 from services.datasets.catalog import update_settings
 from services.ingest.importer import import_bundle
@@ -46,8 +47,8 @@ def test_oracle_finds_every_planted_false_negative_in_the_pool(ranked_demo, user
     truth = load_truth(bundle)
     me = users["ann1"]
     assign(db, "demo", overlap=1, annotators=["ann1"])
-    while (current := ann.next_assignment(db, me, "demo")) is not None:
-        task = ann.load_task(db, me, current)
+    while (current := next_assignment(db, me, "demo")) is not None:
+        task = load_task(db, me, current)
         t = truth[task.query_ext_id]
         good = set(t["true_positives"])
         labels = {
@@ -58,11 +59,11 @@ def test_oracle_finds_every_planted_false_negative_in_the_pool(ranked_demo, user
             if cand.card.ext_id in good:
                 labels[cand.card.item_id] = LabelInput("relevant", "candidate", position=cand.position)
         verdict = "reject" if t["bad"] else "accept"
-        ann.submit(
+        submit(
             db,
             me,
             current,
-            Decision(
+            QueryWork(
                 labels=labels,
                 verdict=verdict,
                 reason="unanswerable" if t["bad"] else None,

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from db.models import Candidate, Item, Judgment, Query, QueryRevision, QueryVerdict, RankerRun
 from db.session import Database
-from services.annotation import task as ann
+from services.annotation.queue import progress
 from services.core.auth import Actor
 from services.datasets.assignment import assign
 from services.ingest.importer import import_bundle
@@ -138,7 +138,7 @@ def test_rewrite_keeps_history_then_undo_and_skip(shop: Database, people) -> Non
 
     at.button(key="wb_skip").click().run()
     assert at.session_state["wb_task"].assignment_id != aid
-    assert ann.progress(shop, me, "shop").skipped == 1
+    assert progress(shop, me, "shop").skipped == 1
 
 
 def test_annotator_b_sees_nothing_of_a(shop: Database, people) -> None:

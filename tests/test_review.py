@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from db.models import Adjudication, Assignment, Query, QueryRevision
 from db.session import Database
-from services.annotation import task as ann
-from services.annotation.task import Decision, LabelInput
+from services.annotation.submit import LabelInput, QueryWork
+from services.annotation.submit import submit as submit_work
+from services.annotation.task import load_task
 from services.core.auth import Actor
 from services.core.errors import PermissionDenied, ValidationError
 from services.datasets.assignment import assign
@@ -27,14 +28,14 @@ def submit(
         aid = s.scalar(
             select(Assignment.id).join(Query).where(Assignment.user_id == who.id, Query.ext_id == query_ext)
         )
-    task = ann.load_task(db, who, aid)
+    task = load_task(db, who, aid)
     labels = {
         c.item_id: LabelInput(lbl, "original") for c, lbl in zip(task.positives, positives, strict=False)
     }
     by_ext = {c.card.ext_id: c for c in task.candidates}
     for ext in added:
         labels[by_ext[ext].card.item_id] = LabelInput("relevant", "candidate", position=by_ext[ext].position)
-    ann.submit(db, who, aid, Decision(labels=labels, verdict=verdict, client_token=uuid.uuid4().hex, **kw))
+    submit_work(db, who, aid, QueryWork(labels=labels, verdict=verdict, client_token=uuid.uuid4().hex, **kw))
     return task
 
 

@@ -20,7 +20,8 @@ from db.enums import Role
 from db.session import Database
 from services.agreement import dashboard
 from services.agreement import report as agreement
-from services.annotation import task as annotation
+from services.annotation.queue import my_datasets, next_assignment, skip
+from services.annotation.task import load_task
 from services.cleaning import consensus, evaluation
 from services.core import auth
 from services.core.auth import ROLES_ATTR, Actor
@@ -90,15 +91,15 @@ def test_annotator_services_refuse_other_annotators_work(
 ) -> None:
     import_bundle(db, make_bundle(tmp_path / "bundle"), "shop")
     assignment.assign(db, "shop", overlap=1, annotators=["ann1"])
-    mine = annotation.next_assignment(db, users["ann1"], "shop")
+    mine = next_assignment(db, users["ann1"], "shop")
     for call in (
-        lambda: annotation.load_task(db, users["ann2"], mine),
-        lambda: annotation.skip(db, users["ann2"], mine),
+        lambda: load_task(db, users["ann2"], mine),
+        lambda: skip(db, users["ann2"], mine),
     ):
         with pytest.raises(PermissionDenied):
             call()
     with pytest.raises(PermissionDenied):  # reviewers judge disputes, not queues
-        annotation.my_datasets(db, users["reviewer"])
+        my_datasets(db, users["reviewer"])
 
 
 def service_functions() -> Iterator[tuple[str, Callable]]:

@@ -1,0 +1,390 @@
+"""Submit and undo: everything an annotator gives for one query, stored in one transaction.
+
+A submit is idempotent on its ``client_token``, so a retried submit (lost connection, double
+click) is stored exactly once; the state before it is kept on the submission so undo can restore
+it exactly. Busy or restarting databases are retried, then reported as :class:`SaveFailed` so the
+page keeps the work and retries.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from db.enums import AssignmentStatus, Label, Provenance, RejectReason, RevisionKind, Role, Verdict
+from db.models import (
+    Assignment,
+    Candidate,
+    Item,
+    Judgment,
+    JudgmentHistory,
+    Qrel,
+    Query,
+    QueryRevision,
+    QueryVerdict,
+    Submission,
+    utcnow,
+)
+from db.session import Database
+from services.annotation.queue import next_in, own_assignment
+from services.annotation.task import pooled_run_id, shuffle_seed
+from services.core.auth import Actor, allow
+from services.core.errors import SaveFailed, ValidationError
+from services.core.lookups import dataset_or_404
+from services.formats.native import MAX_QUERY_CHARS, ZERO_WIDTH
+
+MAX_NOTE_CHARS = 2_000
+SAVE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class LabelInput:
+    label: str
+    provenance: str
+    position: int | None = None
+    search_text: str | None = None
+
+
+@dataclass(frozen=True)
+class QueryWork:
+    """Everything an annotator submits for one query."""
+
+    labels: dict[int, LabelInput]
+    verdict: str
+    reason: str | None = None
+    note: str = ""
+    rewrite: str | None = None
+    time_on_task_ms: int = 0
+    client_token: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    submission_id: int
+    duplicate: bool  # the same client_token was stored before: nothing new was written
+    next_assignment_id: int | None
+
+
+def _validate(work: QueryWork) -> None:
+    if work.verdict not in tuple(Verdict):
+        raise ValidationError(f"choose a query verdict: {', '.join(tuple(Verdict))}")
+    if work.verdict == Verdict.REJECT:
+        if work.reason not in tuple(RejectReason):
+            raise ValidationError(f"say why the query is rejected: {', '.join(tuple(RejectReason))}")
+        if work.reason == "other" and not work.note.strip():
+            raise ValidationError("a rejection for 'other' needs a note")
+    if work.verdict == Verdict.REWRITE:
+        text = (work.rewrite or "").strip()
+        if not text.strip(ZERO_WIDTH):
+            raise ValidationError("a rewrite needs the new query text")
+        if len(text) > MAX_QUERY_CHARS:
+            raise ValidationError(f"the rewritten query is limited to {MAX_QUERY_CHARS:,} characters")
+    if len(work.note) > MAX_NOTE_CHARS:
+        raise ValidationError(f"the note is limited to {MAX_NOTE_CHARS:,} characters")
+    if not work.client_token or len(work.client_token) > 64:
+        raise ValidationError("a submit needs a client token (1-64 characters)")
+    for item_id, value in work.labels.items():
+        if value.label not in tuple(Label):
+            raise ValidationError(f"unknown label {value.label!r} for item {item_id}")
+        if value.provenance not in tuple(Provenance):
+            raise ValidationError(f"unknown provenance {value.provenance!r} for item {item_id}")
+        if value.provenance == Provenance.SEARCH and not (value.search_text or "").strip():
+            raise ValidationError("an item added from search needs the search text")
+
+
+def _snapshot(s: Session, actor: Actor, query_id: int, assignment: Assignment) -> dict[str, Any]:
+    judgments = s.scalars(
+        select(Judgment).where(Judgment.user_id == actor.id, Judgment.query_id == query_id)
+    ).all()
+    verdict = s.scalar(
+        select(QueryVerdict).where(QueryVerdict.user_id == actor.id, QueryVerdict.query_id == query_id)
+    )
+    return {
+        "assignment_status": assignment.status,
+        "done_at": assignment.done_at.isoformat() if assignment.done_at else None,
+        "judgments": [
+            {
+                "item_id": j.item_id,
+                "label": j.label,
+                "provenance": j.provenance,
+                "provenance_detail": j.provenance_detail,
+                "position_shown": j.position_shown,
+                "shuffle_seed": j.shuffle_seed,
+            }
+            for j in judgments
+        ],
+        "verdict": None
+        if verdict is None
+        else {
+            "verdict": verdict.verdict,
+            "reason": verdict.reason,
+            "note": verdict.note,
+            "revision_id": verdict.revision_id,
+        },
+    }
+
+
+def _set_judgment(s: Session, existing: Judgment | None, values: dict[str, Any], now: datetime) -> None:
+    if existing is None:
+        s.add(Judgment(**values, created_at=now, updated_at=now))
+        return
+    same = all(getattr(existing, k) == v for k, v in values.items() if k not in ("submission_id",))
+    if same:
+        return
+    s.add(
+        JudgmentHistory(
+            judgment_id=existing.id,
+            label=existing.label,
+            provenance=existing.provenance,
+            provenance_detail=existing.provenance_detail,
+            position_shown=existing.position_shown,
+            changed_at=now,
+        )
+    )
+    for key, value in values.items():
+        setattr(existing, key, value)
+    existing.updated_at = now
+
+
+@allow(Role.ANNOTATOR)
+def submit(db: Database, actor: Actor, assignment_id: int, work: QueryWork) -> SubmitResult:
+    """Store every label and the verdict for one query in one transaction, then find the next.
+
+    Raises:
+        ValidationError: the work is incomplete (the message says what is missing).
+        PermissionDenied: the assignment is someone else's.
+    """
+    _validate(work)
+    for attempt in range(SAVE_ATTEMPTS):
+        try:
+            return _submit(db, actor, assignment_id, work)
+        except IntegrityError:
+            return _stored_before(db, actor, work)
+        except OperationalError as e:
+            # Busy or restarting database: the transaction rolled back whole; try again, and
+            # then hand it back to the caller, which keeps the work and retries later.
+            if attempt == SAVE_ATTEMPTS - 1:
+                raise SaveFailed(
+                    f"the database did not accept the submit ({e.orig}); nothing is lost, retry"
+                ) from e
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _stored_before(db: Database, actor: Actor, work: QueryWork) -> SubmitResult:
+    """A concurrent retry with the same client token won the race: it is stored once."""
+    with db.read() as s:
+        existing = s.scalar(select(Submission).where(Submission.client_token == work.client_token))
+        if existing is None or existing.user_id != actor.id:
+            raise SaveFailed("the submit clashed with another write; nothing is lost, retry")
+        a = s.get(Assignment, existing.assignment_id)
+        return SubmitResult(existing.id, True, next_in(s, actor, s.get(Query, a.query_id).dataset_id, None))
+
+
+def _submit(db: Database, actor: Actor, assignment_id: int, work: QueryWork) -> SubmitResult:
+    now = utcnow()
+    with db.write() as s:
+        existing = s.scalar(select(Submission).where(Submission.client_token == work.client_token))
+        a = own_assignment(s, actor, assignment_id)
+        query = s.get(Query, a.query_id)
+        if existing is not None:
+            if existing.user_id != actor.id:
+                raise ValidationError("client token already used; reload the page")
+            return SubmitResult(existing.id, True, next_in(s, actor, query.dataset_id, None))
+
+        positive_ids = set(s.scalars(select(Qrel.item_id).where(Qrel.query_id == query.id, Qrel.score > 0)))
+        labelled = {i for i, v in work.labels.items() if v.provenance == Provenance.ORIGINAL}
+        if labelled - positive_ids:
+            raise ValidationError(
+                "an item marked as an original positive is not one of this query's positives"
+            )
+        missing = positive_ids - labelled
+        if missing and work.verdict != Verdict.REJECT:
+            raise ValidationError(f"label every labelled positive ({len(missing)} left), or reject the query")
+        added = {i for i, v in work.labels.items() if v.provenance != Provenance.ORIGINAL}
+        if added:
+            found = set(
+                s.scalars(select(Item.id).where(Item.id.in_(added), Item.dataset_id == query.dataset_id))
+            )
+            if found != added:
+                raise ValidationError("an added item is not in this dataset's pool")
+
+        snapshot = _snapshot(s, actor, query.id, a)
+        submission = Submission(
+            assignment_id=a.id,
+            user_id=actor.id,
+            query_id=query.id,
+            client_token=work.client_token,
+            time_on_task_ms=max(0, int(work.time_on_task_ms)),
+            previous_state=snapshot,
+            submitted_at=now,
+        )
+        s.add(submission)
+        s.flush()
+
+        seed = shuffle_seed(actor.id or 0, query.id)
+        run_id = pooled_run_id(s, query.dataset_id)
+        sources: dict[int, Candidate] = {}
+        candidate_ids = [i for i, v in work.labels.items() if v.provenance == Provenance.CANDIDATE]
+        if candidate_ids and run_id is not None:
+            sources = {
+                c.item_id: c
+                for c in s.scalars(
+                    select(Candidate).where(
+                        Candidate.run_id == run_id,
+                        Candidate.query_id == query.id,
+                        Candidate.item_id.in_(candidate_ids),
+                    )
+                )
+            }
+        current = {
+            j.item_id: j
+            for j in s.scalars(
+                select(Judgment).where(Judgment.user_id == actor.id, Judgment.query_id == query.id)
+            )
+        }
+        for item_id, value in work.labels.items():
+            detail: dict[str, Any] = {}
+            if value.provenance == Provenance.CANDIDATE:
+                c = sources.get(item_id)
+                detail = (
+                    {"run_id": run_id, "rank": c.rank, "score": c.score, "rankers": c.sources} if c else {}
+                )
+            elif value.provenance == Provenance.SEARCH:
+                detail = {"text": (value.search_text or "").strip()[:500]}
+            _set_judgment(
+                s,
+                current.get(item_id),
+                {
+                    "user_id": actor.id,
+                    "query_id": query.id,
+                    "item_id": item_id,
+                    "label": value.label,
+                    "provenance": value.provenance,
+                    "provenance_detail": detail,
+                    "position_shown": value.position,
+                    "shuffle_seed": seed if value.provenance == Provenance.CANDIDATE else None,
+                    "submission_id": submission.id,
+                },
+                now,
+            )
+        # An item added earlier and no longer marked is now judged not relevant (history kept).
+        for item_id, j in current.items():
+            if (
+                item_id not in work.labels
+                and j.provenance != Provenance.ORIGINAL
+                and j.label != Label.NOT_RELEVANT
+            ):
+                values = {
+                    c: getattr(j, c)
+                    for c in (
+                        "user_id",
+                        "query_id",
+                        "item_id",
+                        "provenance",
+                        "provenance_detail",
+                        "position_shown",
+                        "shuffle_seed",
+                    )
+                }
+                _set_judgment(
+                    s, j, {**values, "label": Label.NOT_RELEVANT, "submission_id": submission.id}, now
+                )
+
+        revision_id = None
+        if work.verdict == Verdict.REWRITE:
+            revision = QueryRevision(
+                query_id=query.id,
+                text=(work.rewrite or "").strip(),
+                kind=RevisionKind.REWRITE,
+                author_id=actor.id,
+                created_at=now,
+            )
+            s.add(revision)
+            s.flush()
+            revision_id = revision.id
+        verdict = s.scalar(
+            select(QueryVerdict).where(QueryVerdict.user_id == actor.id, QueryVerdict.query_id == query.id)
+        )
+        values = {
+            "verdict": work.verdict,
+            "reason": work.reason if work.verdict == Verdict.REJECT else None,
+            "note": work.note.strip(),
+            "revision_id": revision_id,
+            "submission_id": submission.id,
+        }
+        if verdict is None:
+            s.add(QueryVerdict(user_id=actor.id, query_id=query.id, created_at=now, updated_at=now, **values))
+        else:
+            for key, value in values.items():
+                setattr(verdict, key, value)
+            verdict.updated_at = now
+        a.status = AssignmentStatus.DONE
+        a.done_at = now
+        s.flush()
+        return SubmitResult(submission.id, False, next_in(s, actor, query.dataset_id, None))
+
+
+@allow(Role.ANNOTATOR)
+def undo_last(db: Database, actor: Actor, dataset: str) -> int | None:
+    """Undo the annotator's last submission in ``dataset``; return its assignment (to reopen).
+
+    The judgments and verdict are restored to what they were before it; rewrites stay in the
+    query's revision history (nothing written is ever deleted), marked unused by the verdict.
+    """
+    now = utcnow()
+    with db.write() as s:
+        ds = dataset_or_404(s, dataset)
+        submission = s.scalar(
+            select(Submission)
+            .join(Query, Query.id == Submission.query_id)
+            .where(Submission.user_id == actor.id, Submission.undone_at.is_(None), Query.dataset_id == ds.id)
+            .order_by(Submission.id.desc())
+            .limit(1)
+            .with_for_update()
+        )
+        if submission is None:
+            return None
+        state = submission.previous_state or {}
+        before = {j["item_id"]: j for j in state.get("judgments", [])}
+        current = {
+            j.item_id: j
+            for j in s.scalars(
+                select(Judgment).where(Judgment.user_id == actor.id, Judgment.query_id == submission.query_id)
+            )
+        }
+        for item_id, j in current.items():
+            if item_id not in before:
+                s.execute(delete(JudgmentHistory).where(JudgmentHistory.judgment_id == j.id))
+                s.delete(j)
+        for item_id, old in before.items():
+            values = {"user_id": actor.id, "query_id": submission.query_id, "submission_id": None, **old}
+            _set_judgment(s, current.get(item_id), values, now)
+        verdict = s.scalar(
+            select(QueryVerdict).where(
+                QueryVerdict.user_id == actor.id, QueryVerdict.query_id == submission.query_id
+            )
+        )
+        old_verdict = state.get("verdict")
+        if old_verdict is None and verdict is not None:
+            s.delete(verdict)
+        elif old_verdict is not None:
+            if verdict is None:
+                verdict = QueryVerdict(user_id=actor.id, query_id=submission.query_id, created_at=now)
+                s.add(verdict)
+            for key, value in old_verdict.items():
+                setattr(verdict, key, value)
+            verdict.submission_id = None
+            verdict.updated_at = now
+        a = s.get(Assignment, submission.assignment_id)
+        a.status = state.get("assignment_status", AssignmentStatus.PENDING)
+        a.done_at = None if a.status != AssignmentStatus.DONE else a.done_at
+        submission.undone_at = now
+        return a.id
