@@ -29,7 +29,8 @@ def assign(
 @user_errors
 def agreement(dataset: str = typer.Option(..., "--dataset", "-d")) -> None:
     """Inter-annotator agreement: Cohen, Fleiss, Krippendorff, Gwet's AC1, set-level figures."""
-    from services.agreement.report import agreement_report, report_lines
+    from services.agreement.report import agreement_report
+    from ui.reports.agreement import report_lines
 
     for line in report_lines(agreement_report(database(), SYSTEM, dataset)):
         typer.echo(line)

@@ -6,9 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from db.enums import RejectReason, Role
+from services.agreement.votes import KINDS
 from services.core.errors import QrelsError
 from services.datasets.catalog import list_datasets
 from services.review import disputes as review
+from services.review.adjudication import adjudicate
 from ui.cards import render_card
 from ui.state import database, require_role
 
@@ -33,7 +35,7 @@ filters = st.columns(4)
 dataset = filters[0].selectbox("Dataset", datasets, key="rv_dataset")
 category = filters[1].selectbox("Category", ["all", *review.categories(db, user, dataset)], key="rv_category")
 kind = filters[2].selectbox(
-    "Disagreement", ["all", *review.KINDS], key="rv_kind", format_func=lambda k: KIND_NAMES.get(k, k)
+    "Disagreement", ["all", *KINDS], key="rv_kind", format_func=lambda k: KIND_NAMES.get(k, k)
 )
 show_names = filters[3].toggle("Show annotator names", key="rv_names")
 
@@ -140,7 +142,7 @@ if st.button("Save decision", type="primary", key="rv_save"):
         st.error(f"Decide every item in dispute ({missing} left), or reject the query.")
     else:
         try:
-            review.adjudicate(
+            adjudicate(
                 db,
                 user,
                 case.query_id,

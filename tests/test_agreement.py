@@ -10,6 +10,7 @@ from db.session import Database
 from services.agreement import report as agreement
 from services.core.errors import PermissionDenied
 from tests.test_review import disputed  # noqa: F401 - the fixture
+from ui.reports.agreement import report_lines
 
 
 def test_item_verdict_and_set_agreement_match_hand_counts(db: Database, disputed) -> None:  # noqa: F811
@@ -28,7 +29,7 @@ def test_item_verdict_and_set_agreement_match_hand_counts(db: Database, disputed
     assert row.mean_f1 == pytest.approx((0 + 2 / 3 + 4 / 5 + 1 + 2 / 3 + 1) / 6)
     # Added positives: it9 on q3 (ann1 only), it8 on q4 (both, so each is confirmed).
     assert (report.added, report.added_confirmed) == (3, 2)
-    lines = "\n".join(agreement.report_lines(report))
+    lines = "\n".join(report_lines(report))
     assert "Cohen's kappa" in lines and "Gwet's AC1" in lines and "Krippendorff's alpha" in lines
 
 

@@ -29,8 +29,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.agreement.stats import (
-    AgreementSummary,
+from services.agreement.coefficients import (
     Coefficient,
     cohen_kappa,
     fleiss_kappa,
@@ -38,9 +37,8 @@ from services.agreement.stats import (
     gwet_ac1_pair,
     krippendorff_alpha,
     percent_agreement,
-    set_agreement,
-    summarise,
 )
+from services.agreement.stats import AgreementSummary, set_agreement, summarise
 
 
 def _from_table(cells: dict[tuple[str, str], int]) -> tuple[list[str], list[str]]:

@@ -78,7 +78,7 @@ def populate(db: Database, folder: Path) -> dict[str, Actor]:
     assert undo_last(db, a2, "shop") is not None  # undone: previous_state and undone_at kept
     skip(db, a2, next_assignment(db, a2, "shop"))
 
-    from services.review.disputes import adjudicate
+    from services.review.adjudication import adjudicate
 
     adjudicate(
         db, actors["rev"], first.query_id, items={first.positives[0].item_id: "relevant"}, verdict="accept"

@@ -18,6 +18,7 @@ from services.core.errors import PermissionDenied, ValidationError
 from services.datasets.assignment import assign
 from services.ingest.importer import import_bundle
 from services.review import disputes as review
+from services.review.adjudication import adjudicate
 from tests.bundles import add_pooled_candidates, make_bundle
 
 
@@ -94,8 +95,8 @@ def test_adjudication_resolves_and_newest_wins(db: Database, disputed) -> None:
     reviewer = disputed["reviewer"]
     q3 = next(e for e in review.review_queue(db, reviewer, "shop") if e.ext_id == "q3")
     item = review.load_case(db, reviewer, q3.query_id).items[0].card.item_id
-    review.adjudicate(db, reviewer, q3.query_id, items={item: "not_relevant"}, verdict="accept")
-    review.adjudicate(
+    adjudicate(db, reviewer, q3.query_id, items={item: "not_relevant"}, verdict="accept")
+    adjudicate(
         db,
         reviewer,
         q3.query_id,
@@ -120,15 +121,15 @@ def test_adjudication_input_is_checked(db: Database, disputed) -> None:
     reviewer = disputed["reviewer"]
     q1 = next(e for e in review.review_queue(db, reviewer, "shop") if e.ext_id == "q1")
     with pytest.raises(ValidationError, match="say why"):
-        review.adjudicate(db, reviewer, q1.query_id, items={}, verdict="reject")
+        adjudicate(db, reviewer, q1.query_id, items={}, verdict="reject")
     with pytest.raises(ValidationError, match="choose one of the rewrites"):
-        review.adjudicate(db, reviewer, q1.query_id, items={}, verdict="rewrite")
+        adjudicate(db, reviewer, q1.query_id, items={}, verdict="rewrite")
     with pytest.raises(ValidationError, match="relevant or not relevant"):
-        review.adjudicate(db, reviewer, q1.query_id, items={1: "unsure"}, verdict="accept")
+        adjudicate(db, reviewer, q1.query_id, items={1: "unsure"}, verdict="accept")
 
 
 def test_annotators_cannot_review(db: Database, disputed) -> None:
     with pytest.raises(PermissionDenied):
         review.review_queue(db, disputed["ann1"], "shop")
     with pytest.raises(PermissionDenied):
-        review.adjudicate(db, disputed["ann2"], 1, items={}, verdict="accept")
+        adjudicate(db, disputed["ann2"], 1, items={}, verdict="accept")

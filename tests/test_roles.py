@@ -32,6 +32,7 @@ from services.export import export
 from services.ingest.importer import import_bundle
 from services.ranking import rank as ranking
 from services.review import disputes as review
+from services.review.adjudication import adjudicate
 from tests.bundles import make_bundle
 from tests.conftest import PASSWORD
 
@@ -57,7 +58,7 @@ def admin_and_reviewer_services(db: Database, tmp_path: Path):
         ("ranking.start_ranking_job", lambda a: ranking.start_ranking_job(db, "shop", actor=a)),
         ("review.review_queue", lambda a: review.review_queue(db, a, "shop")),
         ("review.load_case", lambda a: review.load_case(db, a, 1)),
-        ("review.adjudicate", lambda a: review.adjudicate(db, a, 1, items={}, verdict="accept")),
+        ("review.adjudicate", lambda a: adjudicate(db, a, 1, items={}, verdict="accept")),
         ("review.review_progress", lambda a: review.review_progress(db, a, "shop")),
         ("agreement.agreement_report", lambda a: agreement.agreement_report(db, a, "shop")),
         ("agreement.agreement_over_time", lambda a: agreement.agreement_over_time(db, a, "shop")),

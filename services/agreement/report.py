@@ -22,10 +22,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.enums import Label, Provenance, Role, Verdict
-from db.models import Judgment, Qrel, Query, QueryVerdict, Submission, User
+from db.enums import Role, Verdict
+from db.models import Query, Submission, User
 from db.session import Database
 from services.agreement import stats
+from services.agreement.votes import QueryVotes, added_positives, load_votes, positive_sets
 from services.core.auth import Actor, allow
 from services.core.lookups import dataset_id_or_404
 
@@ -54,33 +55,13 @@ class AgreementReport:
 @dataclass
 class _Data:
     names: dict[int, str]
-    verdicts: dict[int, dict[int, str]]  # query -> user -> verdict
-    labels: dict[int, dict[int, dict[int, tuple[str, str]]]]  # query -> item -> user -> (label, provenance)
-    positives: dict[int, set[int]]
+    votes: dict[int, QueryVotes]  # query -> who voted what (services.agreement.votes)
     day: dict[int, str]  # query -> day its last submission happened
 
 
 def _load(s: Session, dataset: str) -> _Data:
     ds_id = dataset_id_or_404(s, dataset)
-    verdicts: dict[int, dict[int, str]] = defaultdict(dict)
-    for qid, uid, verdict in s.execute(
-        select(QueryVerdict.query_id, QueryVerdict.user_id, QueryVerdict.verdict)
-        .join(Query)
-        .where(Query.dataset_id == ds_id)
-    ):
-        verdicts[qid][uid] = verdict
-    labels: dict[int, dict[int, dict[int, tuple[str, str]]]] = defaultdict(lambda: defaultdict(dict))
-    for qid, iid, uid, label, provenance in s.execute(
-        select(Judgment.query_id, Judgment.item_id, Judgment.user_id, Judgment.label, Judgment.provenance)
-        .join(Query, Query.id == Judgment.query_id)
-        .where(Query.dataset_id == ds_id)
-    ):
-        labels[qid][iid][uid] = (label, provenance)
-    positives: dict[int, set[int]] = defaultdict(set)
-    for qid, iid in s.execute(
-        select(Qrel.query_id, Qrel.item_id).join(Query).where(Query.dataset_id == ds_id, Qrel.score > 0)
-    ):
-        positives[qid].add(iid)
+    votes = load_votes(s, s.scalars(select(Query.id).where(Query.dataset_id == ds_id)))
     day: dict[int, str] = {}
     for qid, at in s.execute(
         select(Submission.query_id, Submission.submitted_at)
@@ -90,25 +71,23 @@ def _load(s: Session, dataset: str) -> _Data:
         stamp = at.strftime("%Y-%m-%d")
         day[qid] = max(day.get(qid, stamp), stamp)
     names = dict(s.execute(select(User.id, User.name)).all())
-    return _Data(names, verdicts, labels, positives, day)
+    return _Data(names, votes, day)
+
+
+def _shared(data: _Data, queries: set[int] | None = None) -> list[QueryVotes]:
+    """Queries two or more annotators finished (only those can show agreement)."""
+    return [
+        v for qid, v in data.votes.items() if len(v.verdicts) >= 2 and (queries is None or qid in queries)
+    ]
 
 
 def _item_units(data: _Data, queries: set[int] | None = None) -> dict[tuple[int, int], dict[str, str]]:
     units: dict[tuple[int, int], dict[str, str]] = {}
-    for qid, by_user in data.verdicts.items():
-        if len(by_user) < 2 or (queries is not None and qid not in queries):
-            continue
-        for iid, votes in data.labels.get(qid, {}).items():
-            unit: dict[str, str] = {}
-            for uid, verdict in by_user.items():
-                vote = votes.get(uid)
-                if vote is not None:
-                    unit[data.names[uid]] = vote[0]
-                elif verdict != Verdict.REJECT and iid not in data.positives.get(qid, set()):
-                    unit[data.names[uid]] = Label.NOT_RELEVANT  # shown the same candidates, not ticked
-                # else: a rejected query leaves its items unjudged: no vote
+    for votes in _shared(data, queries):
+        for iid in votes.judged_items():
+            unit = {data.names[uid]: label for uid, label in votes.votes(iid).items()}
             if len(unit) >= 2:
-                units[(qid, iid)] = unit
+                units[(votes.query_id, iid)] = unit
     return units
 
 
@@ -118,27 +97,14 @@ def agreement_report(db: Database, actor: Actor, dataset: str) -> AgreementRepor
     with db.read() as s:
         data = _load(s, dataset)
     items = stats.summarise(_item_units(data), categories=ITEM_SCALE)
-    verdict_units = {
-        qid: {data.names[uid]: v for uid, v in by_user.items()}
-        for qid, by_user in data.verdicts.items()
-        if len(by_user) >= 2
-    }
+    shared = _shared(data)
+    verdict_units = {v.query_id: {data.names[uid]: x for uid, x in v.verdicts.items()} for v in shared}
     verdicts = stats.summarise(verdict_units, categories=tuple(Verdict))
 
     final: dict[int, dict[int, set[int]]] = defaultdict(dict)  # user -> query -> positives
-    for qid, by_user in data.verdicts.items():
-        if len(by_user) < 2:
-            continue
-        for uid, verdict in by_user.items():
-            final[uid][qid] = (
-                set()
-                if verdict == Verdict.REJECT
-                else {
-                    iid
-                    for iid, votes in data.labels.get(qid, {}).items()
-                    if votes.get(uid, ("",))[0] == Label.RELEVANT
-                }
-            )
+    for v in shared:
+        for uid, positives in positive_sets(v).items():
+            final[uid][v.query_id] = positives
     sets = []
     for a, b in combinations(sorted(final, key=lambda u: data.names[u]), 2):
         result = stats.set_agreement(final[a], final[b])
@@ -146,19 +112,11 @@ def agreement_report(db: Database, actor: Actor, dataset: str) -> AgreementRepor
             sets.append(
                 SetRow(data.names[a], data.names[b], result.n_units, result.mean_jaccard, result.mean_f1)
             )
-
     added = confirmed = 0
-    for qid, by_user in data.verdicts.items():
-        if len(by_user) < 2:
-            continue
-        for votes in data.labels.get(qid, {}).values():
-            for uid, (label, provenance) in votes.items():
-                if provenance != Provenance.ORIGINAL and label == Label.RELEVANT:
-                    added += 1
-                    confirmed += any(
-                        other != uid and other_label == Label.RELEVANT
-                        for other, (other_label, _) in votes.items()
-                    )
+    for v in shared:
+        for _item, _uid, also in added_positives(v):
+            added += 1
+            confirmed += also
     return AgreementReport(dataset, items, verdicts, sets, added, confirmed)
 
 
@@ -182,35 +140,3 @@ def agreement_over_time(db: Database, actor: Actor, dataset: str) -> list[dict[s
         }
         rows.extend({"day": day, "statistic": k, "value": v} for k, v in values.items() if v is not None)
     return rows
-
-
-def _fmt(c: stats.Coefficient) -> str:
-    return "—" if c.value is None else f"{c.value:.3f}"
-
-
-def report_lines(report: AgreementReport) -> list[str]:
-    """The report as text lines (the CLI prints them; the page shows the same figures)."""
-    lines = [f"Agreement on {report.dataset}"]
-    for title, summary in (("Item labels", report.items), ("Query verdicts", report.verdicts)):
-        lines.append(f"{title}: {summary.n_units} units, raters {', '.join(map(str, summary.raters)) or '—'}")
-        lines.append(
-            f"  Fleiss' kappa {_fmt(summary.fleiss_kappa)}   Krippendorff's alpha {_fmt(summary.krippendorff_alpha)}"
-            f"   Gwet's AC1 {_fmt(summary.gwet_ac1)}"
-        )
-        for pair in summary.pairs:
-            lines.append(
-                f"  {pair.rater_a} / {pair.rater_b}: {pair.n_units} units, agreement {_fmt(pair.percent)}, "
-                f"Cohen's kappa {_fmt(pair.cohen_kappa)}, AC1 {_fmt(pair.gwet_ac1)}"
-            )
-    lines.append("Positive sets (per query, annotators' final positives):")
-    for row in report.sets:
-        jac = "—" if row.mean_jaccard is None else f"{row.mean_jaccard:.3f}"
-        f1 = "—" if row.mean_f1 is None else f"{row.mean_f1:.3f}"
-        lines.append(
-            f"  {row.annotator_a} / {row.annotator_b}: {row.n_queries} queries, Jaccard {jac}, F1 {f1}"
-        )
-    share = f"{report.added_confirmed / report.added:.1%}" if report.added else "—"
-    lines.append(
-        f"Added positives also found by another annotator: {report.added_confirmed} / {report.added} ({share})"
-    )
-    return lines

@@ -1,44 +1,30 @@
-"""Review: the queries annotators disagree on, and the reviewer's adjudications.
+"""Review: the queries annotators disagree on, as cases a reviewer settles.
 
-A query is in the review queue when, among the annotators who submitted it, the verdicts differ
-(``verdict``), a labelled positive got different labels (``positive``), an item was added as a
-positive by some but not all (``added``), or someone was unsure or rejected it as ambiguous
-(``flagged``). A reviewer decides each disputed item and the query; decisions are stored as
-:class:`db.models.Adjudication` rows (the newest per query and item wins) and the export's
-consensus honours them. Annotators appear as "Annotator 1, 2, …" unless names are asked for.
+A query is in the review queue when, among the annotators who finished it, the verdicts differ
+(``verdict``), a labelled positive got different votes (``positive``), an added positive is not
+everyone's (``added``), or someone was unsure or rejected it as ambiguous (``flagged``). Who voted
+what is computed once, in :mod:`services.agreement.votes`, for review, agreement and export alike.
+Annotators appear as "Annotator 1, 2, …" unless names are asked for.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.enums import Label, RejectReason, Role, Verdict
-from db.models import (
-    Adjudication,
-    Dataset,
-    Item,
-    Judgment,
-    Qrel,
-    Query,
-    QueryRevision,
-    QueryVerdict,
-    User,
-    utcnow,
-)
+from db.enums import RevisionKind, Role
+from db.models import Adjudication, Dataset, Item, Query, QueryRevision, QueryVerdict, User
 from db.session import Database
+from services.agreement.votes import KINDS, load_votes
 from services.core.auth import Actor, allow
 from services.core.cards import Card, card_of
 from services.core.config import load_settings
-from services.core.errors import NotFoundError, ValidationError
-from services.core.lookups import dataset_or_404
+from services.core.errors import ValidationError
+from services.core.lookups import dataset_or_404, query_or_404
 from services.core.media import MediaStore
-from services.formats.native import MAX_QUERY_CHARS
-
-KINDS = ("verdict", "positive", "added", "flagged")
+from services.review.adjudication import latest_adjudications
 
 
 @dataclass(frozen=True)
@@ -91,64 +77,6 @@ class ReviewCase:
     agreed_items: int  # items every annotator labelled the same (not shown)
 
 
-@dataclass
-class _Votes:
-    verdicts: dict[int, QueryVerdict] = field(default_factory=dict)
-    labels: dict[int, dict[int, Judgment]] = field(default_factory=dict)  # item -> user -> judgment
-
-
-def _collect(s: Session, query_ids: list[int]) -> dict[int, _Votes]:
-    votes: dict[int, _Votes] = defaultdict(_Votes)
-    if not query_ids:
-        return votes
-    for v in s.scalars(select(QueryVerdict).where(QueryVerdict.query_id.in_(query_ids))):
-        votes[v.query_id].verdicts[v.user_id] = v
-    for j in s.scalars(select(Judgment).where(Judgment.query_id.in_(query_ids))):
-        votes[j.query_id].labels.setdefault(j.item_id, {})[j.user_id] = j
-    return votes
-
-
-def _disputes(votes: _Votes, positives: set[int]) -> tuple[set[str], set[int]]:
-    """The kinds of disagreement on one query, and the items in dispute."""
-    annotators = set(votes.verdicts)
-    kinds: set[str] = set()
-    items: set[int] = set()
-    if len(annotators) >= 2 and len({v.verdict for v in votes.verdicts.values()}) > 1:
-        kinds.add("verdict")
-    if any(v.verdict == Verdict.REJECT and v.reason == "ambiguous" for v in votes.verdicts.values()):
-        kinds.add("flagged")
-    for item_id, by_user in votes.labels.items():
-        labels = {uid: j.label for uid, j in by_user.items() if uid in annotators}
-        if any(label == Label.UNSURE for label in labels.values()):
-            kinds.add("flagged")
-            items.add(item_id)
-        if len(annotators) < 2:
-            continue
-        if item_id in positives:
-            # Rejecting the query leaves positives unlabelled: that is no vote on the item.
-            voters = {uid for uid, v in votes.verdicts.items() if v.verdict != Verdict.REJECT}
-            given = {labels.get(uid) for uid in voters}
-            if len(voters) >= 2 and len(given) > 1:
-                kinds.add("positive")
-                items.add(item_id)
-        else:
-            relevant = {uid for uid, label in labels.items() if label == Label.RELEVANT}
-            if relevant and relevant != annotators:
-                kinds.add("added")
-                items.add(item_id)
-    return kinds, items
-
-
-def _positives(s: Session, query_ids: list[int]) -> dict[int, set[int]]:
-    out: dict[int, set[int]] = defaultdict(set)
-    if query_ids:
-        for qid, iid in s.execute(
-            select(Qrel.query_id, Qrel.item_id).where(Qrel.query_id.in_(query_ids), Qrel.score > 0)
-        ):
-            out[qid].add(iid)
-    return out
-
-
 def _adjudicated_queries(s: Session, query_ids: list[int]) -> set[int]:
     if not query_ids:
         return set()
@@ -174,14 +102,13 @@ def review_queue(
             stmt = stmt.where(Query.category == category)
         queries = s.scalars(stmt).all()
         ids = [q.id for q in queries]
-        votes = _collect(s, ids)
-        positives = _positives(s, ids)
+        votes = load_votes(s, ids)
         resolved = _adjudicated_queries(s, ids)
         entries = []
         for q in queries:
             if q.id not in votes:
                 continue
-            kinds, _ = _disputes(votes[q.id], positives.get(q.id, set()))
+            kinds = votes[q.id].kinds()
             if not kinds or (kind is not None and kind not in kinds):
                 continue
             entries.append(
@@ -200,17 +127,19 @@ def review_queue(
 
 @allow(Role.REVIEWER)
 def load_case(db: Database, actor: Actor, query_id: int, *, show_names: bool = False) -> ReviewCase:
-    """One disputed query with every annotator's decisions on the items in dispute."""
+    """One disputed query with every annotator's votes on the items in dispute."""
     store = MediaStore(load_settings().data_dir)
     with db.read() as s:
-        query = s.get(Query, query_id)
-        if query is None:
-            raise NotFoundError(f"no query {query_id}")
+        query = query_or_404(s, query_id)
         ds = s.get(Dataset, query.dataset_id)
-        votes = _collect(s, [query_id])[query_id]
-        positives = _positives(s, [query_id]).get(query_id, set())
-        kinds, disputed = _disputes(votes, positives)
-        order = sorted(votes.verdicts)  # stable pseudonyms: by user id
+        votes = load_votes(s, [query_id]).get(query_id)
+        if votes is None:
+            raise ValidationError(f"query {query.ext_id} has no finished annotation to review")
+        verdicts = {
+            v.user_id: v for v in s.scalars(select(QueryVerdict).where(QueryVerdict.query_id == query_id))
+        }
+        disputed = votes.disputed_items()
+        order = votes.annotators  # stable pseudonyms: by user id
         names = dict(s.execute(select(User.id, User.name).where(User.id.in_(order))).all()) if order else {}
 
         def who(uid: int | None) -> str:
@@ -221,37 +150,36 @@ def load_case(db: Database, actor: Actor, query_id: int, *, show_names: bool = F
             return f"Annotator {order.index(uid) + 1}" if uid in order else "another annotator"
 
         items = {it.id: it for it in s.scalars(select(Item).where(Item.id.in_(disputed)))} if disputed else {}
-        adjudications = _latest_adjudications(s, query_id)
-        disputed_items = [
-            DisputedItem(
-                card_of(items[item_id], store),
-                item_id in positives,
-                [
-                    AnnotatorVote(
-                        who(uid),
-                        votes.labels.get(item_id, {}).get(uid).label
-                        if uid in votes.labels.get(item_id, {})
-                        else None,
-                        votes.labels.get(item_id, {}).get(uid).provenance
-                        if uid in votes.labels.get(item_id, {})
-                        else None,
-                    )
-                    for uid in order
-                ],
-                adjudications.get(item_id, (None, None))[0],
+        adjudications = latest_adjudications(s, query_id)
+        disputed_items = []
+        for item_id in sorted(disputed, key=lambda i: (i not in votes.positives, i)):
+            marks = votes.marks.get(item_id, {})
+            disputed_items.append(
+                DisputedItem(
+                    card_of(items[item_id], store),
+                    item_id in votes.positives,
+                    [
+                        AnnotatorVote(
+                            who(uid),
+                            marks[uid].label if uid in marks else None,
+                            marks[uid].provenance if uid in marks else None,
+                        )
+                        for uid in order
+                    ],
+                    adjudications.get(item_id, (None, None))[0],
+                )
             )
-            for item_id in sorted(disputed, key=lambda i: (i not in positives, i))
-        ]
         rewrites = [
-            RewriteOption(r.id, r.text, who(r.author_id) if r.kind != "adjudicated" else "reviewer")
+            RewriteOption(
+                r.id, r.text, who(r.author_id) if r.kind != RevisionKind.ADJUDICATED else "reviewer"
+            )
             for r in s.scalars(
                 select(QueryRevision)
-                .where(QueryRevision.query_id == query_id, QueryRevision.kind != "original")
+                .where(QueryRevision.query_id == query_id, QueryRevision.kind != RevisionKind.ORIGINAL)
                 .order_by(QueryRevision.id)
             )
-            if r.kind == "adjudicated" or any(v.revision_id == r.id for v in votes.verdicts.values())
+            if r.kind == RevisionKind.ADJUDICATED or any(v.revision_id == r.id for v in verdicts.values())
         ]
-        all_items = set(votes.labels)
         decision = adjudications.get(None, (None, None))
         return ReviewCase(
             query.id,
@@ -260,98 +188,13 @@ def load_case(db: Database, actor: Actor, query_id: int, *, show_names: bool = F
             query.text,
             query.category,
             query.language,
-            tuple(k for k in KINDS if k in kinds),
-            [
-                (who(uid), votes.verdicts[uid].verdict, votes.verdicts[uid].reason, votes.verdicts[uid].note)
-                for uid in order
-            ],
+            tuple(k for k in KINDS if k in votes.kinds()),
+            [(who(uid), verdicts[uid].verdict, verdicts[uid].reason, verdicts[uid].note) for uid in order],
             rewrites,
             disputed_items,
             decision[0],
             decision[1],
-            len(all_items - disputed),
-        )
-
-
-def _latest_adjudications(s: Session, query_id: int) -> dict[int | None, tuple[str, int | None]]:
-    latest: dict[int | None, tuple[str, int | None]] = {}
-    for a in s.scalars(
-        select(Adjudication).where(Adjudication.query_id == query_id).order_by(Adjudication.id)
-    ):
-        latest[a.item_id] = (a.decision, a.revision_id)
-    return latest
-
-
-@allow(Role.REVIEWER)
-def adjudicate(
-    db: Database,
-    actor: Actor,
-    query_id: int,
-    *,
-    items: dict[int, str],
-    verdict: str,
-    reason: str | None = None,
-    revision_id: int | None = None,
-    rewrite_text: str | None = None,
-    note: str = "",
-) -> None:
-    """Store the reviewer's decisions on a query and its disputed items, in one transaction.
-
-    ``verdict`` is the query's final verdict; for ``rewrite`` the reviewer picks an annotator's
-    rewrite (``revision_id``) or edits one (``rewrite_text``, stored as a new revision).
-    """
-    if verdict not in tuple(Verdict):
-        raise ValidationError(f"choose the query's verdict: {', '.join(tuple(Verdict))}")
-    if verdict == Verdict.REJECT and reason not in tuple(RejectReason):
-        raise ValidationError(f"say why the query is rejected: {', '.join(tuple(RejectReason))}")
-    for item_id, label in items.items():
-        if label not in (Label.RELEVANT, Label.NOT_RELEVANT):
-            raise ValidationError(f"decide item {item_id} as relevant or not relevant")
-    now = utcnow()
-    with db.write() as s:
-        query = s.get(Query, query_id)
-        if query is None:
-            raise NotFoundError(f"no query {query_id}")
-        if items:
-            found = set(
-                s.scalars(select(Item.id).where(Item.id.in_(items), Item.dataset_id == query.dataset_id))
-            )
-            if found != set(items):
-                raise ValidationError("a decided item is not in this query's dataset")
-        if verdict == Verdict.REWRITE:
-            text = (rewrite_text or "").strip()
-            if text:
-                if len(text) > MAX_QUERY_CHARS:
-                    raise ValidationError(f"the rewritten query is limited to {MAX_QUERY_CHARS:,} characters")
-                revision = QueryRevision(
-                    query_id=query_id, text=text, kind="adjudicated", author_id=actor.id, created_at=now
-                )
-                s.add(revision)
-                s.flush()
-                revision_id = revision.id
-            elif revision_id is None or s.get(QueryRevision, revision_id) is None:
-                raise ValidationError("choose one of the rewrites or write the query's new text")
-            elif s.get(QueryRevision, revision_id).query_id != query_id:
-                raise ValidationError("that rewrite belongs to another query")
-        else:
-            revision_id = None
-        for item_id, label in sorted(items.items()):
-            s.add(
-                Adjudication(
-                    query_id=query_id, item_id=item_id, reviewer_id=actor.id, decision=label, created_at=now
-                )
-            )
-        s.add(
-            Adjudication(
-                query_id=query_id,
-                item_id=None,
-                reviewer_id=actor.id,
-                decision=verdict,
-                reason=reason if verdict == Verdict.REJECT else None,
-                revision_id=revision_id,
-                note=note.strip()[:2000],
-                created_at=now,
-            )
+            len(votes.judged_items() - disputed),
         )
 
 
