@@ -45,7 +45,7 @@ def main() -> None:
     from db.session import Database
     from demo.generate import generate_demo
     from services.core.config import load_settings
-    from services.datasets.catalog import update_settings
+    from services.datasets.settings import update_settings
     from services.ingest.importer import import_bundle
     from services.ranking import rank as ranking
 

@@ -41,7 +41,7 @@ def main() -> None:
     from services.core.auth import Actor, add_user
     from services.core.config import load_settings
     from services.datasets.assignment import assign
-    from services.datasets.catalog import update_settings
+    from services.datasets.settings import update_settings
     from services.ingest.importer import import_bundle
     from services.ranking import rank as ranking
 

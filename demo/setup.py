@@ -16,7 +16,7 @@ from demo.generate import generate_demo
 from models.embedder import DEMO_CHECKPOINT
 from services.core.auth import add_user, generate_password
 from services.datasets.assignment import assign
-from services.datasets.catalog import update_settings
+from services.datasets.settings import update_settings
 from services.ingest.importer import ImportReport, import_bundle
 
 log = logging.getLogger(__name__)

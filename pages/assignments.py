@@ -25,7 +25,7 @@ annotators = [u.name for u in auth.list_users(db, actor=user, role=Role.ANNOTATO
 with st.form("assign"):
     dataset = st.selectbox("Dataset", [d.name for d in datasets], key="assign_dataset")
     chosen = st.multiselect("Annotators (empty: all active annotators)", annotators, key="assign_annotators")
-    default_overlap = next(d for d in datasets if d.name == dataset).settings.get("overlap", 2)
+    default_overlap = next(d for d in datasets if d.name == dataset).settings.overlap
     overlap = st.number_input(
         "Annotators per query (overlap)", 1, 10, int(default_overlap), key="assign_overlap"
     )

@@ -9,6 +9,7 @@ from db.enums import Role
 from services.core.config import load_settings
 from services.core.errors import QrelsError
 from services.datasets import catalog as ds
+from services.datasets.settings import update_settings
 from services.ingest.importer import READERS, import_bundle
 from services.ingest.uploads import extract_bundle_zip
 from ui.state import database, require_role
@@ -122,20 +123,18 @@ with guidelines_tab:
 with settings_tab:
     settings = summary.settings
     with st.form("settings"):
-        k = st.number_input(
-            "Candidates per query (k)", 1, 1000, int(settings.get("k", 100)), key="settings_k"
-        )
+        k = st.number_input("Candidates per query (k)", 1, 1000, settings.k, key="settings_k")
         overlap = st.number_input(
-            "Annotators per query (overlap)", 1, 10, int(settings.get("overlap", 2)), key="settings_overlap"
+            "Annotators per query (overlap)", 1, 10, settings.overlap, key="settings_overlap"
         )
         show_scores = st.checkbox(
             "Show candidate scores and rankers, in rank order (off: hidden and shuffled per annotator)",
-            value=bool(settings.get("show_scores", False)),
+            value=settings.show_scores,
             key="settings_show_scores",
         )
         if st.form_submit_button("Save settings", key="settings_save"):
             try:
-                ds.update_settings(
+                update_settings(
                     db, chosen, {"k": int(k), "overlap": int(overlap), "show_scores": show_scores}, actor=user
                 )
             except QrelsError as e:

@@ -24,11 +24,9 @@ if not datasets:
     st.stop()
 dataset = st.selectbox("Dataset", [d.name for d in datasets], key="ranking_dataset")
 summary = next(d for d in datasets if d.name == dataset)
-model, pretrained = ranking.model_for(summary.settings)
+model, pretrained = ranking.model_for(summary.settings.as_stored())
 st.write(f"Model: `{model}` · weights: `{pretrained}`")
-k = st.number_input(
-    "Candidates per query and ranker (k)", 1, 1000, int(summary.settings.get("k", 100)), key="ranking_k"
-)
+k = st.number_input("Candidates per query and ranker (k)", 1, 1000, summary.settings.k, key="ranking_k")
 
 if st.button("Embed and rank", type="primary", key="ranking_start", icon=":material/play_arrow:"):
     try:

@@ -14,6 +14,7 @@ from services.core import auth
 from services.core.auth import SYSTEM, Actor
 from services.core.errors import AuthError, PermissionDenied, ValidationError
 from services.datasets import catalog as datasets
+from services.datasets.settings import update_settings
 from tests.conftest import PASSWORD
 
 
@@ -86,7 +87,7 @@ def test_admin_services_refuse_annotators_and_reviewers(db: Database, users: dic
             lambda a=actor: auth.set_active(db, "ann2", False, actor=a),
             lambda a=actor: auth.set_password(db, "ann2", PASSWORD, actor=a),
             lambda a=actor: datasets.set_guidelines(db, "x", "", actor=a),
-            lambda a=actor: datasets.update_settings(db, "x", {"k": 5}, actor=a),
+            lambda a=actor: update_settings(db, "x", {"k": 5}, actor=a),
             lambda a=actor: datasets.delete_dataset(db, "x", actor=a),
         ]
         for call in calls:

@@ -12,7 +12,7 @@ from db.session import Database
 from demo.generate import generate_demo
 from models.embedder import DEMO_CHECKPOINT
 from services.datasets.assignment import assign
-from services.datasets.catalog import update_settings
+from services.datasets.settings import update_settings
 from services.ingest.importer import import_bundle
 from services.ranking import rank as ranking
 from tests.browser import app_server, chromium_page, log_in, require_chromium

@@ -18,7 +18,7 @@ from services.annotation.queue import next_assignment
 from services.annotation.submit import LabelInput, QueryWork, submit
 from services.annotation.task import load_task
 from services.datasets.assignment import assign
-from services.datasets.catalog import update_settings
+from services.datasets.settings import update_settings
 from services.ingest.importer import import_bundle
 from services.ranking import rank as ranking
 

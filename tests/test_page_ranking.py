@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from db.models import Candidate, RankerRun
 from db.session import Database
-from services.datasets.catalog import update_settings
+from services.datasets.settings import update_settings
 from services.ingest.importer import import_bundle
 from services.ranking import rank as ranking
 from tests.bundles import make_bundle

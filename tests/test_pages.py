@@ -126,7 +126,7 @@ def test_datasets_page_edits_guidelines_and_settings(app_db: Database, people) -
     at.checkbox(key="settings_show_scores").check()
     at.button(key="settings_save").click().run()
     summary = datasets.list_datasets(app_db)[0]
-    assert summary.settings["k"] == 50 and summary.settings["show_scores"] is True
+    assert summary.settings.k == 50 and summary.settings.show_scores is True
     assert len(at.image) == 6  # the browse tab shows the thumbnails
 
 

@@ -28,6 +28,7 @@ from services.core.auth import ROLES_ATTR, Actor
 from services.core.errors import PermissionDenied
 from services.datasets import assignment
 from services.datasets import catalog as datasets
+from services.datasets.settings import update_settings
 from services.export import export
 from services.ingest.importer import import_bundle
 from services.ranking import rank as ranking
@@ -49,7 +50,7 @@ def admin_and_reviewer_services(db: Database, tmp_path: Path):
         ),
         ("importer.import_bundle", lambda a: import_bundle(db, bundle, "evil", actor=a)),
         ("datasets.set_guidelines", lambda a: datasets.set_guidelines(db, "shop", "x", actor=a)),
-        ("datasets.update_settings", lambda a: datasets.update_settings(db, "shop", {"k": 1}, actor=a)),
+        ("datasets.update_settings", lambda a: update_settings(db, "shop", {"k": 1}, actor=a)),
         ("datasets.delete_dataset", lambda a: datasets.delete_dataset(db, "shop", actor=a)),
         ("assignment.assign", lambda a: assignment.assign(db, "shop", actor=a)),
         ("assignment.queue_sizes", lambda a: assignment.queue_sizes(db, actor=a)),

@@ -22,6 +22,7 @@ from db.models import Assignment, Dataset, Item, Judgment, Query, QueryVerdict, 
 from db.session import Database
 from services.core.auth import Actor, allow
 from services.core.lookups import dataset_id_or_404
+from services.datasets.settings import DatasetSettings
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def dashboard(db: Database, actor: Actor, dataset: str) -> Dashboard:
     """Every figure of the dashboard for one dataset."""
     with db.read() as s:
         ds_id = dataset_id_or_404(s, dataset)
-        settings = s.scalar(select(Dataset.settings).where(Dataset.id == ds_id)) or {}
+        settings = DatasetSettings.from_stored(s.scalar(select(Dataset.settings).where(Dataset.id == ds_id)))
         names = dict(s.execute(select(User.id, User.name)).all())
 
         progress_rows: dict[str, dict[str, Any]] = {}
@@ -105,7 +106,7 @@ def dashboard(db: Database, actor: Actor, dataset: str) -> Dashboard:
                     positives[("search", "added")] += 1
 
         planted = None
-        truth_path = settings.get("truth_path")
+        truth_path = settings.truth_path
         if truth_path and Path(truth_path).is_file():
             planted = _planted_score(s, ds_id, Path(truth_path))
 

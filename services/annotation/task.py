@@ -34,6 +34,7 @@ from services.core.cards import Card, RefView, card_of
 from services.core.config import load_settings
 from services.core.lookups import dataset_or_404
 from services.core.media import MediaStore
+from services.datasets.settings import DatasetSettings
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,8 @@ def load_task(db: Database, actor: Actor, assignment_id: int) -> Task:
         a = own_assignment(s, actor, assignment_id)
         query = s.get(Query, a.query_id)
         ds = s.get(Dataset, query.dataset_id)
-        settings = ds.settings or {}
-        k = int(settings.get("k", 100))
-        show_scores = bool(settings.get("show_scores", False))
+        settings = DatasetSettings.from_stored(ds.settings)
+        k, show_scores = settings.k, settings.show_scores
 
         positives = s.scalars(
             select(Item)

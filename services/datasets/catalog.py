@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import delete, func, select
 
@@ -18,6 +17,7 @@ from services.core.config import load_settings
 from services.core.errors import ValidationError
 from services.core.lookups import dataset_or_404
 from services.core.media import MediaStore
+from services.datasets.settings import DatasetSettings
 
 MAX_GUIDELINES_CHARS = 50_000
 
@@ -35,7 +35,7 @@ class DatasetSummary:
     n_missing_images: int
     n_assignments: int
     n_assignments_done: int
-    settings: dict[str, Any]
+    settings: DatasetSettings
 
 
 @allow(*EVERYONE)
@@ -83,7 +83,7 @@ def list_datasets(db: Database, *, actor: Actor = SYSTEM) -> list[DatasetSummary
                 missing.get(d.id, 0),
                 assigned.get(d.id, 0),
                 done.get(d.id, 0),
-                dict(d.settings or {}),
+                DatasetSettings.from_stored(d.settings),
             )
             for d in datasets
         ]
@@ -103,41 +103,6 @@ def set_guidelines(db: Database, name: str, markdown: str, *, actor: Actor = SYS
     with db.write() as s:
         dataset = dataset_or_404(s, name)
         dataset.guidelines = markdown
-
-
-SETTING_TYPES = {
-    "k": int,
-    "show_scores": bool,
-    "overlap": int,
-    "clip_model": str,
-    "clip_pretrained": str,
-    "truth_path": str,
-}
-
-
-@allow(Role.ADMIN)
-def update_settings(
-    db: Database, name: str, changes: dict[str, Any], *, actor: Actor = SYSTEM
-) -> dict[str, Any]:
-    """Change per-dataset settings.
-
-    ``k``: candidate depth 1-1000; ``show_scores``; ``overlap``; ``clip_model`` and
-    ``clip_pretrained``: the open_clip model and tag or local checkpoint that embeds this dataset.
-    """
-    for key, value in changes.items():
-        kind = SETTING_TYPES.get(key)
-        if kind is None:
-            raise ValidationError(f"unknown setting {key!r}; known: {', '.join(SETTING_TYPES)}")
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ValidationError(f"setting {key!r} must be {kind.__name__}")
-    if "k" in changes and not 1 <= changes["k"] <= 1000:
-        raise ValidationError("k must be between 1 and 1000")
-    if "overlap" in changes and not 1 <= changes["overlap"] <= 10:
-        raise ValidationError("overlap must be between 1 and 10")
-    with db.write() as s:
-        dataset = dataset_or_404(s, name)
-        dataset.settings = {**(dataset.settings or {}), **changes}
-        return dict(dataset.settings)
 
 
 @allow(Role.ADMIN)

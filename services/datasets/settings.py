@@ -1,0 +1,117 @@
+"""A dataset's settings, typed, with their defaults and limits in one place.
+
+Stored as JSON on the dataset row (``Dataset.settings``); read back through
+:meth:`DatasetSettings.from_stored`, which fills defaults for keys an older dataset lacks, so a
+new setting never needs a data migration. Every change goes through :func:`update_settings`, which
+validates types and ranges and names what to fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from db.enums import Role
+from db.session import Database
+from services.core.auth import SYSTEM, Actor, allow
+from services.core.errors import ValidationError
+from services.core.lookups import dataset_or_404
+
+
+def _setting(default: Any, help: str, *, low: int | None = None, high: int | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "low": low, "high": high})
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    """How a dataset is annotated and ranked (every field has a default)."""
+
+    k: int = _setting(100, "candidates per query and ranker shown in the workbench", low=1, high=1000)
+    overlap: int = _setting(2, "annotators per query when assigning", low=1, high=10)
+    show_scores: bool = _setting(False, "show candidates in rank order with their scores (else shuffled)")
+    clip_model: str | None = _setting(None, "open_clip model name that embeds this dataset")
+    clip_pretrained: str | None = _setting(None, "open_clip pretrained tag, or a local checkpoint path")
+    truth_path: str | None = _setting(None, "planted-truth file of a demo dataset (scored on the dashboard)")
+
+    @classmethod
+    def from_stored(cls, raw: dict[str, Any] | None) -> DatasetSettings:
+        """The settings stored on a dataset row; keys this version does not know are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (raw or {}).items() if k in known})
+
+    def as_stored(self) -> dict[str, Any]:
+        """The JSON stored on the dataset row (unset optional settings left out)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    def changed(self, changes: dict[str, Any]) -> DatasetSettings:
+        """A copy with ``changes`` applied, each checked.
+
+        Raises:
+            ValidationError: an unknown setting, a value of the wrong type, or out of range.
+        """
+        by_name = {f.name: f for f in fields(self)}
+        for key, value in changes.items():
+            spec = by_name.get(key)
+            if spec is None:
+                raise ValidationError(f"unknown setting {key!r}; known: {', '.join(by_name)}")
+            _check(spec, value)
+        return dataclasses.replace(self, **changes)
+
+    @staticmethod
+    def describe() -> list[tuple[str, str, Any]]:
+        """(name, what it does, default) for every setting: for help texts."""
+        return [(f.name, f.metadata["help"], f.default) for f in fields(DatasetSettings)]
+
+    @classmethod
+    def parse(cls, key: str, text: str) -> Any:
+        """A value typed as text (the CLI's ``key=value``) converted to the setting's type.
+
+        Raises:
+            ValidationError: an unknown setting or text that is not of its type.
+        """
+        by_name = {f.name: f for f in fields(cls)}
+        spec = by_name.get(key)
+        if spec is None:
+            raise ValidationError(f"unknown setting {key!r}; known: {', '.join(by_name)}")
+        kind = _kind(spec)
+        text = text.strip()
+        if kind is bool:
+            if text.lower() not in ("true", "false", "yes", "no", "1", "0", "on", "off"):
+                raise ValidationError(f"setting {key!r} is true or false, not {text!r}")
+            return text.lower() in ("true", "yes", "1", "on")
+        if kind is int:
+            try:
+                return int(text)
+            except ValueError as e:
+                raise ValidationError(f"setting {key!r} is a whole number, not {text!r}") from e
+        return text or None
+
+
+def _kind(spec: dataclasses.Field) -> type:
+    annotation = str(spec.type)
+    return bool if annotation == "bool" else int if annotation == "int" else str
+
+
+def _check(spec: dataclasses.Field, value: Any) -> None:
+    kind = _kind(spec)
+    optional = "None" in str(spec.type)
+    if value is None and optional:
+        return
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValidationError(f"setting {spec.name!r} must be {kind.__name__}")
+    low, high = spec.metadata["low"], spec.metadata["high"]
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValidationError(f"{spec.name} must be between {low} and {high}")
+
+
+@allow(Role.ADMIN)
+def update_settings(
+    db: Database, name: str, changes: dict[str, Any], *, actor: Actor = SYSTEM
+) -> DatasetSettings:
+    """Change some of a dataset's settings (see :class:`DatasetSettings` for each one's meaning)."""
+    with db.write() as s:
+        dataset = dataset_or_404(s, name)
+        updated = DatasetSettings.from_stored(dataset.settings).changed(changes)
+        dataset.settings = updated.as_stored()
+        return updated
