@@ -3,17 +3,7 @@
 The schema only changes through Alembic migrations (``migrations/``); the app never calls
 ``create_all``. Every column type is portable between SQLite and PostgreSQL.
 
-Vocabulary, one word per idea across db, services, pages and CLI:
-
-- dataset: one imported benchmark split (its items are the pool, its queries the test split).
-- item: one entry of the pool (a product: image + title + text).
-- query: one test query; its text changes only through ``QueryRevision`` rows.
-- qrel: an original relevance label, as imported.
-- ranker run / candidate: a ranking of the pool for each query, with per-ranker provenance.
-- assignment: a query given to an annotator; judgment: an annotator's label for one item;
-  verdict: an annotator's decision on the query itself (accept / reject / rewrite).
-- adjudication: a reviewer's final decision on an item or a query.
-- study: a blind rating study (query quality or system preference) with raters and responses.
+The words used for the domain's ideas are listed in :mod:`db` (``db/__init__.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +15,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -37,7 +26,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from db.enums import ImageStatus
+from db.enums import (
+    AssignmentStatus,
+    ImageStatus,
+    JobStatus,
+    Label,
+    Provenance,
+    RejectReason,
+    RevisionKind,
+    Role,
+    RunKind,
+    Verdict,
+)
+from db.types import UTCDateTime, enum_type
 
 # Explicit constraint names keep Alembic's batch mode (SQLite) and PostgreSQL in step.
 NAMING_CONVENTION = {
@@ -64,13 +65,13 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[Role] = mapped_column(enum_type(Role, 16))
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Dataset(Base):
@@ -85,8 +86,8 @@ class Dataset(Base):
     # Per-dataset settings: candidate depth k, show scores/rank order, overlap, ...
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
 
 
 class Item(Base):
@@ -104,7 +105,7 @@ class Item(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The reference as written in the bundle (relative path or URL), kept for re-export.
     image_ref: Mapped[str | None] = mapped_column(Text)
-    image_status: Mapped[str] = mapped_column(String(16), default=ImageStatus.MISSING)
+    image_status: Mapped[ImageStatus] = mapped_column(enum_type(ImageStatus, 16), default=ImageStatus.MISSING)
     # SHA-256 of the image bytes: the key of the media store and of stored embeddings.
     image_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     image_ext: Mapped[str | None] = mapped_column(String(8))
@@ -127,7 +128,7 @@ class Query(Base):
     source: Mapped[str | None] = mapped_column(String(32))
     group_key: Mapped[str | None] = mapped_column(String(255), index=True)
     # A user who wrote the query, when known (a rater never rates their own query).
-    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     # Format-specific fields kept for re-export (e.g. CIRCO shared_concept, CIRR img_set).
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
     position: Mapped[int] = mapped_column(Integer, default=0)
@@ -146,13 +147,15 @@ class QueryRef(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     query_id: Mapped[int] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     image_ref: Mapped[str | None] = mapped_column(Text)
-    image_status: Mapped[str] = mapped_column(String(16), default=ImageStatus.MISSING)
+    image_status: Mapped[ImageStatus] = mapped_column(enum_type(ImageStatus, 16), default=ImageStatus.MISSING)
     image_sha256: Mapped[str | None] = mapped_column(String(64))
     image_ext: Mapped[str | None] = mapped_column(String(8))
 
     query: Mapped[Query] = relationship(back_populates="refs")
+    # The referenced pool item, loaded with the refs (``selectinload``) instead of one query per ref.
+    item: Mapped[Item | None] = relationship()
 
 
 class QueryRevision(Base):
@@ -163,9 +166,9 @@ class QueryRevision(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     query_id: Mapped[int] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"), index=True)
     text: Mapped[str] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(String(16))  # original | rewrite | adjudicated
-    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    kind: Mapped[RevisionKind] = mapped_column(enum_type(RevisionKind, 16))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Qrel(Base):
@@ -189,13 +192,13 @@ class RankerRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(128))
-    kind: Mapped[str] = mapped_column(String(16))  # ranker | pooled | imported
+    kind: Mapped[RunKind] = mapped_column(enum_type(RunKind, 16))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Candidate(Base):
-    """One ranked item of a run for a query; ``sources`` keeps each ranker's rank and score."""
+    """One ranked item of a run for a query; ``rankers`` keeps each ranker's rank and score."""
 
     __tablename__ = "candidates"
     __table_args__ = (
@@ -206,11 +209,11 @@ class Candidate(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("ranker_runs.id", ondelete="CASCADE"))
     query_id: Mapped[int] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"), index=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     rank: Mapped[int] = mapped_column(Integer)
     score: Mapped[float] = mapped_column(Float)
     # {ranker name: {"rank": int, "score": float}} for pooled runs; {} for single rankers.
-    sources: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    rankers: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class Job(Base):
@@ -220,14 +223,14 @@ class Job(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
-    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|running|done|failed
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    status: Mapped[JobStatus] = mapped_column(enum_type(JobStatus, 16), default=JobStatus.QUEUED)
     done: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str] = mapped_column(Text, default="")
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Assignment(Base):
@@ -242,11 +245,13 @@ class Assignment(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     query_id: Mapped[int] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | skipped | done
+    status: Mapped[AssignmentStatus] = mapped_column(
+        enum_type(AssignmentStatus, 16), default=AssignmentStatus.PENDING
+    )
     position: Mapped[int] = mapped_column(Integer, default=0)
     skips: Mapped[int] = mapped_column(Integer, default=0)
-    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Submission(Base):
@@ -265,8 +270,8 @@ class Submission(Base):
     time_on_task_ms: Mapped[int] = mapped_column(Integer, default=0)
     # The state before this submit, so undo can restore it exactly.
     previous_state: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Judgment(Base):
@@ -281,16 +286,18 @@ class Judgment(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     query_id: Mapped[int] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"))
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
-    label: Mapped[str] = mapped_column(String(16))
-    provenance: Mapped[str] = mapped_column(String(16))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    label: Mapped[Label] = mapped_column(enum_type(Label, 16))
+    provenance: Mapped[Provenance] = mapped_column(enum_type(Provenance, 16))
     # candidate: {"rankers": {name: {"rank", "score"}}}; search: {"text": ..., "mode": ...}.
     provenance_detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     position_shown: Mapped[int | None] = mapped_column(Integer)
     shuffle_seed: Mapped[int | None] = mapped_column(BigInteger)
-    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    submission_id: Mapped[int | None] = mapped_column(
+        ForeignKey("submissions.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class JudgmentHistory(Base):
@@ -300,11 +307,11 @@ class JudgmentHistory(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     judgment_id: Mapped[int] = mapped_column(ForeignKey("judgments.id", ondelete="CASCADE"), index=True)
-    label: Mapped[str] = mapped_column(String(16))
-    provenance: Mapped[str] = mapped_column(String(16))
+    label: Mapped[Label] = mapped_column(enum_type(Label, 16))
+    provenance: Mapped[Provenance] = mapped_column(enum_type(Provenance, 16))
     provenance_detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     position_shown: Mapped[int | None] = mapped_column(Integer)
-    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class QueryVerdict(Base):
@@ -316,96 +323,50 @@ class QueryVerdict(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     query_id: Mapped[int] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"), index=True)
-    verdict: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str | None] = mapped_column(String(32))
+    verdict: Mapped[Verdict] = mapped_column(enum_type(Verdict, 16))
+    reason: Mapped[RejectReason | None] = mapped_column(enum_type(RejectReason, 32))
     note: Mapped[str] = mapped_column(Text, default="")
-    revision_id: Mapped[int | None] = mapped_column(ForeignKey("query_revisions.id", ondelete="SET NULL"))
-    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revision_id: Mapped[int | None] = mapped_column(
+        ForeignKey("query_revisions.id", ondelete="SET NULL"), index=True
+    )
+    submission_id: Mapped[int | None] = mapped_column(
+        ForeignKey("submissions.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class Adjudication(Base):
-    """A reviewer's final decision: on an item (``item_id`` set) or on the query (``item_id`` null)."""
+class ItemAdjudication(Base):
+    """A reviewer's final label for one item of a disputed query (the newest per query and item wins)."""
 
-    __tablename__ = "adjudications"
-    __table_args__ = (Index("ix_adjudications_query_item", "query_id", "item_id"),)
+    __tablename__ = "item_adjudications"
+    __table_args__ = (Index("ix_item_adjudications_query_item", "query_id", "item_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     query_id: Mapped[int] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"))
-    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
-    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    # Item: a label; query: a verdict.
-    decision: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str | None] = mapped_column(String(32))
-    revision_id: Mapped[int | None] = mapped_column(ForeignKey("query_revisions.id", ondelete="SET NULL"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    label: Mapped[Label] = mapped_column(enum_type(Label, 16))
     note: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class Study(Base):
-    """A blind study: ``query_quality`` (score A and B, prefer one) or ``system_preference``."""
+class QueryAdjudication(Base):
+    """A reviewer's final verdict on a disputed query (the newest per query wins)."""
 
-    __tablename__ = "studies"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(128), unique=True)
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
-    seed: Mapped[int] = mapped_column(BigInteger, default=0)
-    # Sources compared, rubric criteria with anchors, top-n, systems, ...
-    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class StudyItem(Base):
-    """One thing to rate: a target with its query variants, or a query with systems' results."""
-
-    __tablename__ = "study_items"
-    __table_args__ = (UniqueConstraint("study_id", "position"),)
+    __tablename__ = "query_adjudications"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
-    position: Mapped[int] = mapped_column(Integer)
-    group_key: Mapped[str | None] = mapped_column(String(255))
-    query_id: Mapped[int | None] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"))
-    # Unblinded content (query ids per source, options per system): never sent to a rater page.
-    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-
-
-class StudyAssignment(Base):
-    """A study item given to a rater, with the blinded order it is shown in."""
-
-    __tablename__ = "study_assignments"
-    __table_args__ = (UniqueConstraint("study_item_id", "rater_id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    study_item_id: Mapped[int] = mapped_column(ForeignKey("study_items.id", ondelete="CASCADE"), index=True)
-    rater_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    position: Mapped[int] = mapped_column(Integer, default=0)
-    # Display label -> source or system, e.g. {"A": "human", "B": "generated"}.
-    mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)
-
-
-class StudyResponse(Base):
-    """A rater's answer; at most one per assignment."""
-
-    __tablename__ = "study_responses"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    assignment_id: Mapped[int] = mapped_column(
-        ForeignKey("study_assignments.id", ondelete="CASCADE"), unique=True
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id", ondelete="CASCADE"), index=True)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    verdict: Mapped[Verdict] = mapped_column(enum_type(Verdict, 16))
+    reason: Mapped[RejectReason | None] = mapped_column(enum_type(RejectReason, 32))
+    # The text a ``rewrite`` verdict keeps: an annotator's rewrite or the reviewer's own.
+    revision_id: Mapped[int | None] = mapped_column(
+        ForeignKey("query_revisions.id", ondelete="SET NULL"), index=True
     )
-    # {criterion: {"A": int, "B": int}} for query quality; {} for system preference.
-    scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    preference: Mapped[str | None] = mapped_column(String(32))  # A | B | tie | option label
-    # The mapping as shown, stored again with the answer so the answer is self-describing.
-    mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    comment: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Export(Base):
@@ -415,8 +376,8 @@ class Export(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     manifest: Mapped[dict[str, Any]] = mapped_column(default=dict)
     out_path: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

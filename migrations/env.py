@@ -7,7 +7,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection
 
-from db.models import Base
+from db.schema import metadata
 from db.session import get_engine
 from services.core.config import load_settings
 
@@ -15,7 +15,7 @@ config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _url() -> str:
@@ -51,10 +51,27 @@ def run_migrations_online() -> None:
     # Write options: on SQLite the migration holds the write lock from its first statement.
     engine = get_engine(_url()).execution_options(qrels_write=True)
     with engine.connect() as connection:
-        _configure(connection=connection)
-        with context.begin_transaction():
-            context.run_migrations()
-        connection.commit()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode rebuilds a table by copying it and dropping the old one; with foreign
+            # keys on, SQLite's DROP would delete (ON DELETE CASCADE) every row that refers to
+            # it. Keys are off while the schema changes, checked once it is done, then back on.
+            # The PRAGMA only works outside a transaction, so it goes to the driver directly.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            _configure(connection=connection)
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(
+                            f"the migration left rows whose foreign keys point nowhere: {broken[:5]}"
+                        )
+            connection.commit()
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

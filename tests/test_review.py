@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from db.models import Adjudication, Assignment, Query, QueryRevision
+from db.models import Assignment, ItemAdjudication, Query, QueryRevision
 from db.session import Database
 from services.annotation.submit import LabelInput, QueryWork
 from services.annotation.submit import submit as submit_work
@@ -113,7 +113,7 @@ def test_adjudication_resolves_and_newest_wins(db: Database, disputed) -> None:
             "Find item 3, exactly",
             reviewer.id,
         )
-        assert s.scalar(select(Adjudication.reviewer_id).limit(1)) == reviewer.id
+        assert s.scalar(select(ItemAdjudication.reviewer_id).limit(1)) == reviewer.id
     assert review.review_progress(db, reviewer, "shop").resolved == 1
 
 

@@ -255,7 +255,7 @@ def _submit(db: Database, actor: Actor, assignment_id: int, work: QueryWork) -> 
             if value.provenance == Provenance.CANDIDATE:
                 c = sources.get(item_id)
                 detail = (
-                    {"run_id": run_id, "rank": c.rank, "score": c.score, "rankers": c.sources} if c else {}
+                    {"run_id": run_id, "rank": c.rank, "score": c.score, "rankers": c.rankers} if c else {}
                 )
             elif value.provenance == Provenance.SEARCH:
                 detail = {"text": (value.search_text or "").strip()[:500]}

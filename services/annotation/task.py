@@ -128,7 +128,7 @@ def load_task(db: Database, actor: Actor, assignment_id: int) -> Task:
             if not show_scores:
                 random.Random(seed).shuffle(rows)
             candidates = [
-                CandidateCard(card_of(it, store), n, c.rank, c.score, dict(c.sources or {}))
+                CandidateCard(card_of(it, store), n, c.rank, c.score, dict(c.rankers or {}))
                 for n, (c, it) in enumerate(rows)
             ]
 

@@ -1,6 +1,7 @@
 """Adjudication: a reviewer's final decisions on a disputed query and its items.
 
-Decisions are stored as :class:`db.models.Adjudication` rows, never updated (the newest per query
+Decisions are stored as :class:`db.models.ItemAdjudication` and :class:`db.models.QueryAdjudication`
+rows, never updated (the newest per query
 and item wins), so the history of a case is kept; the export's consensus honours them.
 """
 
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.enums import Label, RejectReason, RevisionKind, Role, Verdict
-from db.models import Adjudication, Item, QueryRevision, utcnow
+from db.models import Item, ItemAdjudication, QueryAdjudication, QueryRevision, utcnow
 from db.session import Database
 from services.core.auth import Actor, allow
 from services.core.errors import ValidationError
@@ -24,9 +25,13 @@ def latest_adjudications(s: Session, query_id: int) -> dict[int | None, tuple[st
     """The newest decision per item (``None``: the query itself), with its chosen revision."""
     latest: dict[int | None, tuple[str, int | None]] = {}
     for a in s.scalars(
-        select(Adjudication).where(Adjudication.query_id == query_id).order_by(Adjudication.id)
+        select(ItemAdjudication).where(ItemAdjudication.query_id == query_id).order_by(ItemAdjudication.id)
     ):
-        latest[a.item_id] = (a.decision, a.revision_id)
+        latest[a.item_id] = (a.label, None)
+    for q in s.scalars(
+        select(QueryAdjudication).where(QueryAdjudication.query_id == query_id).order_by(QueryAdjudication.id)
+    ):
+        latest[None] = (q.verdict, q.revision_id)
     return latest
 
 
@@ -87,16 +92,15 @@ def adjudicate(
             revision_id = None
         for item_id, label in sorted(items.items()):
             s.add(
-                Adjudication(
-                    query_id=query_id, item_id=item_id, reviewer_id=actor.id, decision=label, created_at=now
+                ItemAdjudication(
+                    query_id=query_id, item_id=item_id, reviewer_id=actor.id, label=label, created_at=now
                 )
             )
         s.add(
-            Adjudication(
+            QueryAdjudication(
                 query_id=query_id,
-                item_id=None,
                 reviewer_id=actor.id,
-                decision=verdict,
+                verdict=verdict,
                 reason=reason if verdict == Verdict.REJECT else None,
                 revision_id=revision_id,
                 note=note.strip()[:MAX_NOTE_CHARS],

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.enums import RevisionKind, Role
-from db.models import Adjudication, Dataset, Item, Query, QueryRevision, QueryVerdict, User
+from db.models import Dataset, Item, Query, QueryAdjudication, QueryRevision, QueryVerdict, User
 from db.session import Database
 from services.agreement.votes import KINDS, load_votes
 from services.core.auth import Actor, allow
@@ -80,11 +80,7 @@ class ReviewCase:
 def _adjudicated_queries(s: Session, query_ids: list[int]) -> set[int]:
     if not query_ids:
         return set()
-    rows = s.scalars(
-        select(Adjudication.query_id).where(
-            Adjudication.query_id.in_(query_ids), Adjudication.item_id.is_(None)
-        )
-    )
+    rows = s.scalars(select(QueryAdjudication.query_id).where(QueryAdjudication.query_id.in_(query_ids)))
     return set(rows)
 
 

@@ -1,0 +1,12 @@
+"""Every table of the schema on one MetaData: what Alembic and the schema tests compare against.
+
+Importing the model modules registers their tables on ``Base.metadata``; code that needs the
+whole schema (migrations/env.py, tests) takes ``metadata`` from here, never from one module.
+"""
+
+from __future__ import annotations
+
+from db import models, studies
+
+metadata = models.Base.metadata
+MODULES = (models, studies)
