@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from db.enums import Role
 from db.models import Dataset, User
 from db.session import Database
-from demo.generate import generate_demo
+from demo.writer import generate_demo
 from models.embedder import DEMO_CHECKPOINT
 from services.core.auth import add_user, generate_password
 from services.datasets.assignment import assign

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from cli.main import app as cli_app
 from db.models import Dataset, Export, Item, Qrel, Query
 from db.session import Database
-from demo.generate import generate_demo
+from demo.writer import generate_demo
 from services.annotation import task as ann
 from services.annotation.task import Decision, LabelInput
 from services.cleaning.consensus import Policy
