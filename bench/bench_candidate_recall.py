@@ -43,7 +43,7 @@ def main() -> None:
     from bench.results_md import append_row
     from db.models import Candidate, Item, Query, RankerRun
     from db.session import Database
-    from demo.generate import generate_demo
+    from demo.writer import generate_demo
     from services.core.config import load_settings
     from services.datasets.settings import update_settings
     from services.ingest.importer import import_bundle

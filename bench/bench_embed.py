@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from bench.results_md import append_row  # noqa: E402
-from demo.generate import render_item_image, sample_item_attributes  # noqa: E402
+from demo.images import render_item_image  # noqa: E402
+from demo.vocabulary import sample_item_attributes  # noqa: E402
 from models.embedder import DEMO_CHECKPOINT, DEMO_MODEL, ClipEmbedder, load_clip  # noqa: E402
 
 logger = logging.getLogger("bench.embed")

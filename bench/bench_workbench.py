@@ -37,7 +37,7 @@ def main() -> None:
     from streamlit.testing.v1 import AppTest
 
     from db.session import Database
-    from demo.generate import generate_demo
+    from demo.writer import generate_demo
     from services.core.auth import Actor, add_user
     from services.core.config import load_settings
     from services.datasets.assignment import assign

@@ -45,7 +45,7 @@ def demo(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out folder."),
 ) -> None:
     """Write a synthetic demo bundle with planted truth (truth.jsonl is never imported)."""
-    from demo.generate import generate_demo
+    from demo.writer import generate_demo
 
     summary = generate_demo(out, n_items=items, n_queries=queries, seed=seed, overwrite=overwrite)
     typer.echo(

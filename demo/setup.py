@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from db.enums import Role
 from db.models import Dataset, User
 from db.session import Database
-from demo.generate import generate_demo
-from models.embedder import DEMO_CHECKPOINT
+from demo.writer import generate_demo
+from models.embedder import DEMO_CHECKPOINT, DEMO_MODEL
 from services.core.auth import add_user, generate_password
 from services.datasets.assignment import assign
 from services.datasets.settings import update_settings
@@ -77,7 +77,7 @@ def load_demo(
         db,
         DEMO_DATASET,
         {
-            "clip_model": "qrels-demo-clip",
+            "clip_model": DEMO_MODEL,
             "clip_pretrained": "demo",
             "truth_path": str((out / "truth.jsonl").resolve()),
         },

@@ -6,18 +6,18 @@ CLIP ResNet ("ModifiedResNet", as in RN50, here 1 block per stage, width 16, 64 
 3-layer text transformer with the default 49,408-token vocabulary. A ResNet rather than a tiny
 ViT because, on an equal CPU budget (120 steps of 128), a 4-layer ViT (64 px, patch 8, width 192)
 learned colour but not product type (zero-shot type accuracy 0.14, chance) while this ResNet
-reached 0.90 in a third of the time. Images come from :func:`services.demo.render_item_image`
-(JPEG-encoded and decoded exactly as :class:`models.embedder.ImagePreprocessor` decodes files),
-texts are :func:`services.demo.visual_caption` and variants naming one, two or three of the
-visual attributes (type, colour, pattern), in English and (a fifth) German, sometimes wrapped in a query opener and text-only
-clauses (material, brand, size) that the image cannot show, so the text tower learns to ignore
-them. The loss is CLIP's symmetric contrastive loss with multi-positive targets: in a batch, a
-caption is a positive for every image whose attributes it matches, not only for its own.
+reached 0.90 in a third of the time. Images come from :func:`demo.images.render_item_image`
+(JPEG-encoded and decoded exactly as :class:`models.images.ImagePreprocessor` decodes files),
+texts from :func:`demo.captions.caption_variant`: :func:`demo.captions.visual_caption` and
+variants naming one, two or three of the visual attributes (type, colour, pattern), in English and
+(a fifth) German, sometimes with text-only clauses the image cannot show. The loss is CLIP's
+symmetric contrastive loss with multi-positive targets: in a batch, a caption is a positive for
+every image whose attributes it matches, not only for its own.
 
 Everything is a function of ``--seed``: data are generated in this process, in order, and torch
 runs with deterministic algorithms and a fixed thread count. Run::
 
-    .venv/bin/python -m models.train_demo_clip            # ~10 min on 2 CPU cores
+    .venv/bin/python -m demo.train_clip            # ~10 min on 2 CPU cores
 
 It writes ``models/demo_clip/qrels-demo-clip.pt`` (fp16 state dict, loadable with
 ``open_clip.create_model_and_transforms("qrels-demo-clip", pretrained=<that file>)``) and
@@ -43,42 +43,18 @@ import open_clip
 import torch
 from torch.nn import functional
 
-# The demo's German wording is private to services.demo; importing it (rather than copying it)
-# keeps the training captions in step with the queries the demo writes.
-from demo.generate import (
-    _DE_COLOUR,
-    _DE_MATERIAL,
-    _DE_NOUN,
-    _DE_PATTERN,
-    _DE_PATTERN_CASUAL,
-    BRANDS,
-    COLOURS,
-    MATERIALS,
-    PATTERNS,
-    PRODUCT_TYPES,
-    SIZES,
-    render_item_image,
-    sample_item_attributes,
-    visual_caption,
-)
-from models.embedder import DEMO_CHECKPOINT, DEMO_MODEL, ImagePreprocessor, register_model_configs
+from demo.captions import caption_variant, german_caption, visual_caption
+from demo.images import IMAGE_SIZE, JPEG_QUALITY, render_item_image
+from demo.vocabulary import COLOURS, PATTERNS, PRODUCT_TYPES, sample_item_attributes
+from models.embedder import DEMO_CHECKPOINT, DEMO_MODEL, register_model_configs
+from models.images import ImagePreprocessor
 
-__all__ = ["TrainConfig", "caption_variant", "evaluate", "german_caption", "main", "render_dataset", "train"]
+__all__ = ["TrainConfig", "evaluate", "main", "render_dataset", "train"]
 
-logger = logging.getLogger("models.train_demo_clip")
+logger = logging.getLogger("demo.train_clip")
 
-VISUAL = ("type", "colour", "pattern")
+_VISUAL = ("type", "colour", "pattern")
 _VALUES: dict[str, tuple[str, ...]] = {"type": PRODUCT_TYPES, "colour": tuple(COLOURS), "pattern": PATTERNS}
-_PATTERN_WORDS: dict[str, tuple[str, ...]] = {
-    "solid": ("solid", "plain"),
-    "striped": ("striped", "with stripes"),
-    "dotted": ("dotted", "with dots", "with polka dots"),
-    "checked": ("checked", "checkered"),
-}
-_OPENERS = ("find", "show me", "i need", "i am looking for", "search for", "looking for")
-_DE_GENERIC_NOUNS = (("Produkt", "ein", "Produkte"), ("Artikel", "einen", "Artikel"))
-_JPEG_QUALITY = 90  # as services.demo writes its images
-_SOURCE_SIZE = 192  # services.demo's default image size
 
 
 @dataclass(frozen=True)
@@ -97,125 +73,8 @@ class TrainConfig:
     eval_seed: int = 20_251_123
 
 
-def _plural(noun: str) -> str:
-    return noun + ("es" if noun.endswith("s") else "s")
-
-
-def _a_an(phrase: str) -> str:
-    return "an" if phrase[:1] in "aeiou" else "a"
-
-
-def _mentions(rng: random.Random) -> tuple[bool, bool, bool]:
-    """Which of (type, colour, pattern) a partial caption names."""
-    draw = rng.random()
-    for threshold, mentions in (
-        (0.36, (True, True, False)),
-        (0.65, (True, False, True)),
-        (0.76, (True, False, False)),
-        (0.88, (False, True, True)),
-        (0.94, (False, True, False)),
-        (0.97, (False, False, True)),
-    ):
-        if draw < threshold:
-            return mentions
-    return (True, True, True)
-
-
-def _english(attributes: Mapping[str, str], mentions: Sequence[bool], rng: random.Random) -> str:
-    noun = attributes["type"] if mentions[0] else rng.choice(("product", "item", "thing"))
-    plural = rng.random() < 0.2
-    if plural:
-        noun = _plural(noun)
-    colour = attributes["colour"] if mentions[1] else ""
-    pattern_word = rng.choice(_PATTERN_WORDS[attributes["pattern"]]) if mentions[2] else ""
-    before = [colour]
-    after = ""
-    if pattern_word.startswith("with "):
-        after = pattern_word
-    else:
-        before.append(pattern_word)
-    phrase = " ".join(w for w in (*before, noun) if w)
-    if after:
-        phrase = f"{phrase} {after}"
-    article = "" if plural else f"{_a_an(phrase)} "
-    style = rng.random()
-    if style < 0.3:
-        text = f"a photo of {article}{phrase}"
-    elif style < 0.55:
-        text = f"{article}{phrase}"
-    elif style < 0.8:
-        text = phrase
-    else:
-        text = f"{rng.choice(_OPENERS)} {article}{phrase}"
-    if rng.random() < 0.3:  # text-only attributes the image cannot show: to be ignored
-        product_type = attributes["type"]
-        clauses = [
-            f"made of {rng.choice(MATERIALS[product_type])}",
-            f"by {rng.choice(BRANDS)}",
-            f"in size {rng.choice(SIZES[product_type])}",
-        ]
-        text = " ".join([text, *rng.sample(clauses, rng.randint(1, 2))])
-    return text
-
-
-def _german(attributes: Mapping[str, str], mentions: Sequence[bool], rng: random.Random) -> str:
-    """German phrasings in the style of the demo's German queries (comma-separated conditions)."""
-    singular, article, plural = _DE_NOUN[attributes["type"]] if mentions[0] else rng.choice(_DE_GENERIC_NOUNS)
-    parts: list[str] = []
-    if mentions[1]:
-        parts.append(
-            rng.choice(("in {}", "am liebsten in {}", "{}")).format(_DE_COLOUR[attributes["colour"]])
-        )
-    if mentions[2]:
-        table = _DE_PATTERN if rng.random() < 0.6 else _DE_PATTERN_CASUAL
-        parts.append(table[attributes["pattern"]])
-    if rng.random() < 0.3:  # text-only attributes the image cannot show: to be ignored
-        product_type = attributes["type"]
-        clauses = [
-            f"aus {_DE_MATERIAL[rng.choice(MATERIALS[product_type])]}",
-            f"von {rng.choice(BRANDS)}",
-            f"Größe {rng.choice(SIZES[product_type])}",
-        ]
-        parts.extend(rng.sample(clauses, rng.randint(1, 2)))
-    if rng.random() < 0.5:
-        rng.shuffle(parts)
-    head = rng.choice(
-        (
-            f"Ich suche {article} {singular}",
-            f"Gesucht: {singular}",
-            f"Zeige mir {plural}",
-            singular,
-            plural,
-            f"hallo, habt ihr {plural}?",
-            f"gibt es {plural}?",
-        )
-    )
-    return ", ".join([head, *parts]) if not head.endswith("?") else f"{head} {', '.join(parts)}".strip()
-
-
-def caption_variant(attributes: Mapping[str, str], rng: random.Random) -> tuple[str, tuple[bool, bool, bool]]:
-    """Draw a caption for an item and which of (type, colour, pattern) it names.
-
-    A quarter are the full :func:`visual_caption`; the rest name the type with one or both of
-    colour and pattern, or only some of the three, in several English phrasings, and a fifth of
-    all are German, worded like the demo's German queries.
-    """
-    if rng.random() < 0.25:
-        return visual_caption(attributes), (True, True, True)
-    mentions = _mentions(rng)
-    german = rng.random() < 0.25
-    text = _german(attributes, mentions, rng) if german else _english(attributes, mentions, rng)
-    return text, mentions
-
-
-def german_caption(attributes: Mapping[str, str]) -> str:
-    """The German counterpart of :func:`visual_caption`, e.g. ``"Kleid, in Rot, gestreift"``."""
-    singular = _DE_NOUN[attributes["type"]][0]
-    return f"{singular}, in {_DE_COLOUR[attributes['colour']]}, {_DE_PATTERN[attributes['pattern']]}"
-
-
 def _attribute_codes(attributes: Mapping[str, str]) -> list[int]:
-    return [_VALUES[name].index(attributes[name]) for name in VISUAL]
+    return [_VALUES[name].index(attributes[name]) for name in _VISUAL]
 
 
 def render_dataset(
@@ -233,9 +92,9 @@ def render_dataset(
     items: list[dict[str, str]] = []
     for i in range(n):
         attributes = sample_item_attributes(rng)
-        image = render_item_image(attributes, seed=rng.getrandbits(32), size=_SOURCE_SIZE)
+        image = render_item_image(attributes, seed=rng.getrandbits(32), size=IMAGE_SIZE)
         buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=_JPEG_QUALITY)
+        image.save(buffer, "JPEG", quality=JPEG_QUALITY)
         buffer.seek(0)
         pixels[i] = torch.from_numpy(preprocess(buffer))
         codes[i] = torch.tensor(_attribute_codes(attributes))
@@ -326,7 +185,7 @@ def evaluate(
         model.encode_text(tokenizer([visual_caption(a) for a in combos])), dim=-1
     )
     best = (image_features @ text_features.T).argmax(dim=1).tolist()
-    for attribute in VISUAL:
+    for attribute in _VISUAL:
         metrics[f"zero_shot_{attribute}_accuracy"] = float(
             np.mean([combos[b][attribute] == a[attribute] for b, a in zip(best, items, strict=True)])
         )

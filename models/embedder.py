@@ -5,44 +5,40 @@ JSON configs in ``models/configs/`` with open_clip first. Weights come from an o
 ``pretrained`` tag or a local checkpoint file; when they cannot be loaded the caller gets a
 :class:`ModelLoadError` that says how to point at a local file, never a model with random weights.
 
-Image files are decoded in :class:`torch.utils.data.DataLoader` workers (PIL, JPEG draft mode near
-the model's input size) into uint8 tensors; normalisation happens batched on the device, so
-workers ship a quarter of the bytes and the device does the arithmetic. Unreadable files are
-reported by id and skipped.
+Image files are decoded in :class:`torch.utils.data.DataLoader` workers (:mod:`models.images`:
+PIL, JPEG draft mode near the model's input size) into uint8 tensors; normalisation happens
+batched on the device, so workers ship a quarter of the bytes and the device does the arithmetic.
+Unreadable files are reported by id and skipped.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import open_clip
 import torch
-from PIL import Image
 from torch.nn import functional
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from models.hashing import sha256_file
+from models.images import Failure, ImageFiles, ImagePreprocessor, collate, worker_init
 
 __all__ = [
     "CONFIG_DIR",
     "DEMO_CHECKPOINT",
     "DEMO_MODEL",
-    "PRETRAINED_ENV",
     "ClipEmbedder",
     "EmbedResult",
-    "ImagePreprocessor",
     "ModelLoadError",
     "load_clip",
-    "pretrained_from_env",
     "register_model_configs",
     "resolve_device",
 ]
@@ -52,14 +48,9 @@ logger = logging.getLogger(__name__)
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEMO_MODEL = "qrels-demo-clip"
 DEMO_CHECKPOINT = Path(__file__).resolve().parent / "demo_clip" / "qrels-demo-clip.pt"
-#: Environment variable naming a local checkpoint (or tag) that overrides a dataset's setting.
-PRETRAINED_ENV = "QRELS_CLIP_PRETRAINED"
 
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".npz", ".ckpt")
 _registered: set[Path] = set()
-
-# A failed batch element: (id, reason). Shared by the dataset, collate_fn and EmbedResult.
-Failure = tuple[str, str]
 
 
 class ModelLoadError(RuntimeError):
@@ -122,20 +113,14 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
-def pretrained_from_env(default: str | None) -> str | None:
-    """Return ``$QRELS_CLIP_PRETRAINED`` when set, else ``default`` (a dataset's setting)."""
-    value = os.environ.get(PRETRAINED_ENV, "").strip()
-    return value or default
-
-
 def _looks_like_path(pretrained: str) -> bool:
     return os.sep in pretrained or "/" in pretrained or pretrained.lower().endswith(_CHECKPOINT_SUFFIXES)
 
 
 def _how_to_fix(model: str) -> str:
     return (
-        f"download the checkpoint on a machine with internet access and point at the file with "
-        f"{PRETRAINED_ENV}=/path/to/ckpt.pt or the dataset's CLIP checkpoint setting; "
+        "download the checkpoint on a machine with internet access and point at the file with "
+        "QRELS_CLIP_PRETRAINED=/path/to/ckpt.pt or the dataset's CLIP checkpoint setting; "
         f"for the bundled demo model use model {DEMO_MODEL!r} with pretrained {str(DEMO_CHECKPOINT)!r}"
     )
 
@@ -234,114 +219,7 @@ def load_clip(
     clip.eval()
     key = _model_key(model, pretrained, checkpoint, clip)
     logger.info("loaded CLIP %s on %s (key %s)", where, torch_device, key)
-    return ClipEmbedder(clip, tokenizer, device=torch_device, model_key=key, model_name=model)
-
-
-class ImagePreprocessor:
-    """Decode an image file into a uint8 ``[3, H, W]`` array, as open_clip's eval transform would.
-
-    The geometry (resize mode, interpolation, centre crop or pad) follows the model's
-    ``preprocess_cfg``; normalisation (mean/std) is left to :meth:`ClipEmbedder.embed_image_tensors`.
-    JPEGs are decoded with ``draft`` at the smallest DCT scale that still covers the input size.
-    The object is picklable, for DataLoader workers.
-
-    Args:
-        preprocess_cfg: open_clip's ``get_model_preprocess_cfg(model)``.
-    """
-
-    def __init__(self, preprocess_cfg: dict[str, Any]) -> None:
-        size = preprocess_cfg.get("size", 224)
-        self.height, self.width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-        self.resize_mode: str = preprocess_cfg.get("resize_mode") or "shortest"
-        interpolation = preprocess_cfg.get("interpolation") or "bicubic"
-        self.resample = Image.Resampling.BILINEAR if interpolation == "bilinear" else Image.Resampling.BICUBIC
-        self.fill_color = int(preprocess_cfg.get("fill_color", 0) or 0)
-        if self.height != self.width and self.resize_mode != "squash":
-            self.resize_mode = "squash"  # torchvision's Resize with a (h, w) tuple does the same
-
-    def __call__(self, source: Path | BinaryIO) -> np.ndarray:
-        """Return the image in ``source`` (a path or a binary file object) as uint8 ``[3, H, W]``.
-
-        Raises:
-            OSError, ValueError, Image.DecompressionBombError: the file is unreadable.
-        """
-        if isinstance(source, (str, Path)):
-            # One read instead of PIL's many small reads and seeks on a file handle.
-            source = io.BytesIO(Path(source).read_bytes())
-        with Image.open(source) as image:
-            if image.format == "JPEG":
-                image.draft("RGB", (self.width, self.height))
-            image.load()
-            rgb = image if image.mode == "RGB" else image.convert("RGB")
-        out = self._geometry(rgb)
-        return np.ascontiguousarray(np.asarray(out, dtype=np.uint8).transpose(2, 0, 1))
-
-    def _geometry(self, image: Image.Image) -> Image.Image:
-        w, h = image.size
-        tw, th = self.width, self.height
-        if self.resize_mode == "squash":
-            return image.resize((tw, th), self.resample)
-        if self.resize_mode == "longest":
-            scale = min(tw / w, th / h)
-            nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-            canvas = Image.new("RGB", (tw, th), (self.fill_color,) * 3)
-            canvas.paste(image.resize((nw, nh), self.resample), ((tw - nw) // 2, (th - nh) // 2))
-            return canvas
-        # "shortest", as torchvision.transforms.Resize(int) + CenterCrop.
-        short, long = (w, h) if w <= h else (h, w)
-        new_short, new_long = tw, int(tw * long / short)
-        nw, nh = (new_short, new_long) if w <= h else (new_long, new_short)
-        if (nw, nh) != (w, h):
-            image = image.resize((nw, nh), self.resample)
-        left = round((nw - tw) / 2.0)
-        top = round((nh - th) / 2.0)
-        return image.crop((left, top, left + tw, top + th))
-
-
-class _ImageFiles(Dataset[tuple[str, np.ndarray | None, str | None]]):
-    """``(id, uint8 array or None, failure reason or None)`` for each entry."""
-
-    def __init__(self, entries: Sequence[tuple[str, Path]], preprocess: ImagePreprocessor) -> None:
-        self.entries = entries
-        self.preprocess = preprocess
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def __getitem__(self, index: int) -> tuple[str, np.ndarray | None, str | None]:
-        item_id, path = self.entries[index]
-        try:
-            return item_id, self.preprocess(Path(path)), None
-        except Exception as e:
-            # One bad file must not end a job over a million images; PIL raises OSError,
-            # ValueError, SyntaxError, EOFError, struct.error or DecompressionBombError here.
-            return item_id, None, f"{type(e).__name__}: {e}"
-
-
-@dataclass
-class _Batch:
-    ids: list[str]
-    pixels: torch.Tensor | None
-    failed: list[Failure]
-
-    def pin_memory(self) -> _Batch:
-        if self.pixels is not None:
-            self.pixels = self.pixels.pin_memory()
-        return self
-
-
-def _collate(samples: list[tuple[str, np.ndarray | None, str | None]]) -> _Batch:
-    """Stack the decoded images; set aside the failures with their reasons."""
-    ids = [item_id for item_id, pixels, _ in samples if pixels is not None]
-    failed = [(item_id, reason or "unreadable") for item_id, pixels, reason in samples if pixels is None]
-    arrays = [pixels for _, pixels, _ in samples if pixels is not None]
-    stacked = torch.from_numpy(np.stack(arrays)) if arrays else None
-    return _Batch(ids, stacked, failed)
-
-
-def _worker_init(_: int) -> None:
-    # Workers only decode; torch ops there must not compete with the model for cores.
-    torch.set_num_threads(1)
+    return ClipEmbedder(clip, tokenizer, device=torch_device, model_key=key)
 
 
 class ClipEmbedder:
@@ -353,7 +231,7 @@ class ClipEmbedder:
         model_key: filesystem-safe id of model + weights, for the embedding store.
         dim: the embedding dimension.
         device: where the model runs.
-        model_name: the open_clip model name.
+        preprocessor: decodes an image file as the model's eval transform would (uint8).
     """
 
     def __init__(
@@ -363,13 +241,11 @@ class ClipEmbedder:
         *,
         device: torch.device,
         model_key: str,
-        model_name: str,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.device = device
         self.model_key = model_key
-        self.model_name = model_name
         cfg = open_clip.get_model_preprocess_cfg(model)
         self.preprocessor = ImagePreprocessor(cfg)
         mean = torch.tensor(cfg.get("mean", open_clip.OPENAI_DATASET_MEAN), dtype=torch.float32)
@@ -380,11 +256,6 @@ class ClipEmbedder:
         with torch.inference_mode():
             probe = self.model.encode_text(self.tokenizer(["probe"]).to(device))
         self.dim = int(probe.shape[-1])
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        """The model's input ``(height, width)``."""
-        return self.preprocessor.height, self.preprocessor.width
 
     def default_batch_size(self) -> int:
         """Images per batch sized for the device: 256 on CUDA, 64 elsewhere."""
@@ -438,15 +309,6 @@ class ClipEmbedder:
                 tensor = torch.addcmul(self._shift, tensor.float(), self._scale)
             return self._finish(self.model.encode_image(tensor))
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Ray Data ``map_batches`` adapter: ``{"pixels": [B,3,H,W], ...}`` → ``{..., "embedding"}``.
-
-        Every other column passes through unchanged; ``pixels`` is dropped.
-        """
-        out = {name: value for name, value in batch.items() if name != "pixels"}
-        out["embedding"] = self.embed_image_tensors(batch["pixels"])
-        return out
-
     def default_num_workers(self) -> int:
         """Decoding workers: most cores on CUDA; on CPU one per two cores (the model needs the rest)."""
         cores = os.cpu_count() or 1
@@ -479,13 +341,13 @@ class ClipEmbedder:
         if num_workers is None:
             num_workers = min(self.default_num_workers(), max(0, (total - 1) // batch_size))
         loader = DataLoader(
-            _ImageFiles(entries, self.preprocessor),
+            ImageFiles(entries, self.preprocessor),
             batch_size=batch_size,
             shuffle=False,
             num_workers=num_workers,
-            collate_fn=_collate,
+            collate_fn=collate,
             pin_memory=self.device.type == "cuda",
-            worker_init_fn=_worker_init if num_workers > 0 else None,
+            worker_init_fn=worker_init if num_workers > 0 else None,
             prefetch_factor=4 if num_workers > 0 else None,
         )
         ids: list[str] = []

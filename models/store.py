@@ -74,9 +74,7 @@ class EmbeddingStore:
             raise ValueError(
                 f"model_key {model_key!r} is not a plain folder name; use ClipEmbedder.model_key"
             )
-        self.root = Path(root)
-        self.model_key = model_key
-        self.folder = self.root / model_key
+        self.folder = Path(root) / model_key
         self._shards: dict[str, list[_Shard]] = {}
         self._index: dict[str, dict[str, tuple[int, int]]] = {}
         self._dim: dict[str, int] = {}
@@ -129,9 +127,6 @@ class EmbeddingStore:
         shards.append(shard)
         for row, key in enumerate(keys):
             index.setdefault(key, (number, row))
-
-    def __len__(self) -> int:
-        return sum(len(self._load(kind)) for kind in KINDS)
 
     def count(self, kind: str) -> int:
         """How many vectors of ``kind`` are stored."""

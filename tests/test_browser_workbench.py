@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from db.models import Judgment, QueryVerdict, Submission
 from db.session import Database
-from demo.generate import generate_demo
+from demo.writer import generate_demo
 from models.embedder import DEMO_CHECKPOINT
 from services.datasets.assignment import assign
 from services.datasets.settings import update_settings

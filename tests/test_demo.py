@@ -12,24 +12,23 @@ from typing import Any
 import pytest
 from PIL import Image, ImageStat
 
-from demo import generate as demo
-from demo.generate import (
+from demo import images
+from demo.captions import visual_caption
+from demo.images import render_item_image
+from demo.planner import MAX_POSITIVES
+from demo.text import item_text
+from demo.vocabulary import (
     ATTRIBUTES,
     COLOURS,
     MATERIALS,
-    MAX_POSITIVES,
     PATTERNS,
     PRODUCT_TYPES,
     SIZES,
     TEXT_ATTRIBUTES,
     VISUAL_ATTRIBUTES,
-    DemoSummary,
-    generate_demo,
-    item_text,
-    render_item_image,
     sample_item_attributes,
-    visual_caption,
 )
+from demo.writer import DemoSummary, generate_demo
 from services.core.errors import DemoError
 
 BUNDLE_FILES = ("items.jsonl", "queries.jsonl", "qrels.tsv", "truth.jsonl")
@@ -101,7 +100,7 @@ def test_same_seed_gives_identical_files_and_other_seed_differs(tmp_path: Path) 
 
 
 def test_output_does_not_depend_on_worker_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(demo, "_IN_PROCESS_BELOW", 0)  # use the process pool even for a small catalogue
+    monkeypatch.setattr(images, "_IN_PROCESS_BELOW", 0)  # use the process pool even for a small catalogue
     generate_demo(tmp_path / "one", n_items=150, n_queries=10, seed=4, workers=1)
     generate_demo(tmp_path / "two", n_items=150, n_queries=10, seed=4, workers=2)
     for name in BUNDLE_FILES:

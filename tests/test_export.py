@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from cli.main import app as cli_app
 from db.models import Dataset, Export, Item, Qrel, Query
 from db.session import Database
-from demo.generate import generate_demo
+from demo.writer import generate_demo
 from services.annotation.queue import next_assignment
 from services.annotation.submit import LabelInput, QueryWork, submit
 from services.annotation.task import load_task

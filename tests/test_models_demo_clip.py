@@ -12,8 +12,8 @@ import open_clip
 import pytest
 import torch
 
-from demo.generate import generate_demo, visual_caption
-from demo.train_clip import german_caption
+from demo.captions import german_caption, visual_caption
+from demo.writer import generate_demo
 from models.embedder import DEMO_CHECKPOINT, DEMO_MODEL, ClipEmbedder, load_clip, register_model_configs
 from models.search import topk
 

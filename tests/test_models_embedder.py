@@ -12,14 +12,13 @@ import torch
 from PIL import Image
 
 from models.embedder import (
-    PRETRAINED_ENV,
     ClipEmbedder,
     EmbedResult,
     ModelLoadError,
     load_clip,
-    pretrained_from_env,
     register_model_configs,
 )
+from services.core.config import load_settings
 
 TINY = "qrels-test-tiny"
 TINY_CONFIG = {
@@ -103,9 +102,6 @@ def test_files_match_tensor_path_and_open_clip_preprocess(tiny: ClipEmbedder, tm
 
     assert np.allclose(from_files.astype(np.float32), from_float.astype(np.float32), atol=2e-3)
     assert torch.allclose(torch.addcmul(tiny._shift, mine.float(), tiny._scale), reference, atol=1e-5)
-    ray_batch = tiny({"pixels": mine.numpy(), "id": np.array(["png"])})
-    assert ray_batch["id"].tolist() == ["png"] and "pixels" not in ray_batch
-    assert np.array_equal(ray_batch["embedding"], from_files)
 
 
 def test_model_key_is_filesystem_safe(tiny: ClipEmbedder, tmp_path: Path) -> None:
@@ -136,11 +132,15 @@ def test_model_load_errors_name_model_tag_and_fix(
     message = str(info.value)
     assert model in message and str(pretrained) in message and expected in message
     if model != "no-such-model":
-        assert PRETRAINED_ENV in message
+        assert "QRELS_CLIP_PRETRAINED" in message
 
 
-def test_pretrained_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(PRETRAINED_ENV, raising=False)
-    assert pretrained_from_env("laion2b_s34b_b79k") == "laion2b_s34b_b79k"
-    monkeypatch.setenv(PRETRAINED_ENV, "/models/ckpt.pt")
-    assert pretrained_from_env("laion2b_s34b_b79k") == "/models/ckpt.pt"
+def test_clip_pretrained_setting_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # QRELS_CLIP_PRETRAINED is read in one place, services.core.config; the ranking service lets
+    # it override a dataset's weights.
+    monkeypatch.delenv("QRELS_CLIP_PRETRAINED", raising=False)
+    assert load_settings().clip_pretrained is None
+    monkeypatch.setenv("QRELS_CLIP_PRETRAINED", "  ")
+    assert load_settings().clip_pretrained is None
+    monkeypatch.setenv("QRELS_CLIP_PRETRAINED", "/models/ckpt.pt")
+    assert load_settings().clip_pretrained == "/models/ckpt.pt"

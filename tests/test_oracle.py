@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from db.models import Candidate, Item, Judgment, Query, RankerRun
 from db.session import Database
-from demo.generate import generate_demo
+from demo.writer import generate_demo
 from models.embedder import DEMO_CHECKPOINT
 from services.annotation.queue import next_assignment
 from services.annotation.submit import LabelInput, QueryWork, submit

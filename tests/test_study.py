@@ -28,7 +28,7 @@ from db.models import (
     User,
 )
 from db.session import Database
-from demo.generate import generate_demo
+from demo.writer import generate_demo
 from services.core.auth import SYSTEM, Actor
 from services.core.errors import PermissionDenied, ValidationError
 from services.ingest.importer import import_bundle
