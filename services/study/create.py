@@ -118,7 +118,7 @@ def _write_study(
         [p.authors for p in planned],
         seed,
         sources=tuple(config["sources"]) if kind == StudyKind.QUERY_QUALITY else None,
-        options=[p.payload.get("options", ()) for p in planned],
+        options=[p.payload["options"] for p in planned] if kind == StudyKind.SYSTEM_PREFERENCE else (),
     )
     study = Study(
         name=name,
