@@ -34,9 +34,9 @@ def study_create(
     ),
     top: int = typer.Option(1, "--top", help="preference: show each system's top 1 or top 3."),
     sample: int = typer.Option(100, "--sample", help="How many items to sample."),
-    raters: int = typer.Option(3, "--raters", help="Raters per item."),
-    users: str = typer.Option(
-        "", "--users", help="Comma-separated user names to draw raters from (default: every active user)."
+    raters_per_trial: int = typer.Option(3, "--raters-per-trial", help="Raters per trial."),
+    raters: str = typer.Option(
+        "", "--raters", help="Comma-separated user names to draw raters from (default: every active user)."
     ),
     seed: int = typer.Option(
         0, "--seed", help="Seed of the sample, the raters, the A/B sides and the order."
@@ -47,23 +47,31 @@ def study_create(
         help='quality: a JSON file [{"name", "question", "anchors": [5 texts]}], up to 3 criteria.',
     ),
 ) -> None:
-    """Create a blind study: sample items, assign raters, counterbalance what is shown first."""
+    """Create a blind study: sample trials, assign raters, counterbalance what is shown first."""
     import json
 
     from services.core.errors import ValidationError
-    from services.study import study
+    from services.study.create import create_preference_study, create_quality_study
+    from services.study.rubric import rubric_from_json
+    from ui.reports.study import create_lines
 
     db = database()
-    common = {"dataset": dataset, "name": name, "sample": sample, "raters_per_item": raters, "seed": seed}
-    common["raters"] = _csv(users) or None
+    common = {
+        "dataset": dataset,
+        "name": name,
+        "sample": sample,
+        "raters_per_trial": raters_per_trial,
+        "raters": _csv(raters) or None,
+        "seed": seed,
+    }
     if kind == "quality":
         criteria = None
         if rubric is not None:
             try:
-                criteria = study.rubric_from_json(json.loads(rubric.read_text(encoding="utf-8")))
+                criteria = rubric_from_json(json.loads(rubric.read_text(encoding="utf-8")))
             except (OSError, ValueError) as e:
                 raise ValidationError(f"cannot read the rubric {rubric}: {e}") from e
-        report = study.create_quality_study(db, SYSTEM, sources=_csv(sources), rubric=criteria, **common)
+        report = create_quality_study(db, SYSTEM, sources=_csv(sources), rubric=criteria, **common)
     elif kind == "preference":
         run_files = {}
         for spec in run or []:
@@ -71,30 +79,31 @@ def study_create(
             if not sep or not run_name.strip():
                 raise ValidationError(f"--run takes NAME=PATH, not {spec!r}")
             run_files[run_name.strip()] = Path(path)
-        report = study.create_preference_study(
+        report = create_preference_study(
             db, SYSTEM, systems=_csv(systems), run_files=run_files, top_n=top, **common
         )
     else:
         raise ValidationError(f"--kind is quality or preference, not {kind!r}")
-    for line in study.create_lines(report):
+    for line in create_lines(report):
         typer.echo(line)
 
 
 @user_errors
 def study_progress(name: str = typer.Argument(..., help="The study.")) -> None:
     """Answers per rater (counts only: scores stay sealed while the study is open)."""
-    from services.study import study
+    from services.study.admin import study_progress as progress
+    from ui.reports.study import progress_lines
 
-    for line in study.progress_lines(study.study_progress(database(), SYSTEM, name)):
+    for line in progress_lines(progress(database(), SYSTEM, name)):
         typer.echo(line)
 
 
 @user_errors
 def study_close(name: str = typer.Argument(..., help="The study.")) -> None:
     """Close a study: no more answers; its results are unsealed."""
-    from services.study import study
+    from services.study.admin import close_study
 
-    info = study.close_study(database(), SYSTEM, name)
+    info = close_study(database(), SYSTEM, name)
     typer.echo(f"closed study {info.name}: {info.n_answered} of {info.n_assignments} answered")
     typer.echo(f"results: python cli.py study results {info.name} [--out DIR]")
 
@@ -107,11 +116,13 @@ def study_results(
     ),
 ) -> None:
     """The results of a closed study: means, intervals, tests, preferences, agreement, position bias."""
-    from services.study import study
+    from services.study.results import study_results as results
+    from ui.exports.study import write_results
+    from ui.reports.study import report_lines
 
     db = database()
-    for line in study.report_lines(study.study_results(db, SYSTEM, name)):
+    for line in report_lines(results(db, SYSTEM, name)):
         typer.echo(line)
     if out is not None:
-        written = study.write_results(db, SYSTEM, name, out)
+        written = write_results(db, SYSTEM, name, out)
         typer.echo(f"wrote {len(written)} files to {out}")

@@ -1,17 +1,28 @@
-"""Rate: a blind study's items, one at a time. Nothing on screen says where a query or result came from."""
+"""Rate: a blind study's trials, one at a time. Nothing on screen says where a query or result came from."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from db.enums import StudyStatus
 from services.core.errors import QrelsError
-from services.study import study
-from services.study.study import SCALE, Answer, PreferenceTask, QualityTask
+from services.study.design import TIE, A, B
+from services.study.rating import (
+    MAX_COMMENT_CHARS,
+    Answer,
+    PreferenceTrial,
+    QualityTrial,
+    load_trial,
+    my_queue,
+    my_studies,
+    submit_answer,
+)
+from services.study.rubric import SCALE
 from ui.cards import render_card
 from ui.state import database, require_role
 
 COLUMNS = 4
-PREFERENCES = {"A": study.A, "B": study.B, "Tie": study.TIE}
+PREFERENCES = {"A": A, "B": B, "Tie": TIE}
 PREFERENCE_NAMES = {v: k for k, v in PREFERENCES.items()}
 KEY_CURRENT = "rate_current"  # {study name: assignment id on screen}
 KEY_SAVED = "rate_saved"  # a message to show after the rerun that follows a save
@@ -22,7 +33,7 @@ if KEY_CURRENT not in st.session_state:
     st.session_state[KEY_CURRENT] = {}
 
 st.title("Rate")
-studies = study.my_studies(db, user)
+studies = my_studies(db, user)
 if not studies:
     st.info("No study has items for you. An admin chooses the raters when creating a study.")
     st.stop()
@@ -32,11 +43,11 @@ name = (
     if len(studies) > 1
     else studies[0].name
 )
-if by_name[name].status != study.OPEN:
+if by_name[name].status != StudyStatus.OPEN:
     st.info("This study is closed: its answers are locked. Thank you for rating!")
     st.stop()
 
-queue = study.my_queue(db, user, name)
+queue = my_queue(db, user, name)
 ids = [e.assignment_id for e in queue]
 current = st.session_state[KEY_CURRENT].get(name)
 if current not in ids:
@@ -49,15 +60,15 @@ def show(assignment_id: int) -> None:
 
 
 try:
-    task = study.load_task(db, user, current)
+    trial = load_trial(db, user, current)
 except QrelsError as e:
     st.error(str(e))
     st.session_state[KEY_CURRENT].pop(name, None)
     st.stop()
-aid = task.assignment_id
+aid = trial.assignment_id
 place = ids.index(aid)
 
-st.progress(task.answered / max(task.total, 1), text=f"{task.answered} / {task.total} answered")
+st.progress(trial.answered / max(trial.total, 1), text=f"{trial.answered} / {trial.total} answered")
 nav = st.columns([1, 3, 1])
 nav[0].button(
     "Previous",
@@ -68,7 +79,7 @@ nav[0].button(
     args=(ids[max(place - 1, 0)],),
     width="stretch",
 )
-nav[1].caption(f"Item {task.number} of {task.total}" + (" · answered" if queue[place].answered else ""))
+nav[1].caption(f"Item {trial.number} of {trial.total}" + (" · answered" if queue[place].answered else ""))
 nav[2].button(
     "Next",
     key="rate_next",
@@ -80,7 +91,7 @@ nav[2].button(
 )
 if saved := st.session_state.pop(KEY_SAVED, None):
     st.toast(saved, icon=":material/check:")
-if task.answered == task.total:
+if trial.answered == trial.total:
     st.success("Every item is answered. You can still change an answer until the study closes.")
 
 
@@ -100,7 +111,7 @@ def show_refs(refs: list, key: str) -> None:
 
 def save(answer: Answer) -> None:
     try:
-        following = study.submit_answer(db, user, aid, answer)
+        following = submit_answer(db, user, aid, answer)
     except QrelsError as e:
         st.error(str(e))
         return
@@ -109,30 +120,30 @@ def save(answer: Answer) -> None:
     st.rerun()
 
 
-def quality(task: QualityTask) -> None:
+def quality(trial: QualityTrial) -> None:
     st.subheader("Target")
     cols = st.columns(COLUMNS)
-    for n, card in enumerate(task.targets):
+    for n, card in enumerate(trial.targets):
         with cols[n % COLUMNS]:
             render_card(card, key=f"rate_target_{aid}_{n}")
-    with st.expander("What the scores mean", icon=":material/help:", expanded=task.answered == 0):
-        for criterion in task.rubric:
+    with st.expander("What the scores mean", icon=":material/help:", expanded=trial.answered == 0):
+        for criterion in trial.rubric:
             st.markdown(f"**{criterion.name}**")  # a criterion name is letters, digits, '_', '-'
             st.text(criterion.question)
             for score, anchor in zip(SCALE, criterion.anchors, strict=True):
                 st.text(f"{score} — {anchor}")
     cols = st.columns(2)
-    for col, query in zip(cols, task.queries, strict=True):
+    for col, query in zip(cols, trial.queries, strict=True):
         with col, st.container(border=True):
             st.subheader(f"Query {query.label}")
             st.text(query.text)  # benchmark text: plain text only
             show_refs(query.refs, f"rate_ref_{aid}_{query.label}")
     with st.form(f"rate_form_{aid}", border=False):
         cols = st.columns(2)
-        for col, query in zip(cols, task.queries, strict=True):
+        for col, query in zip(cols, trial.queries, strict=True):
             with col:
-                for criterion in task.rubric:
-                    previous = task.my_scores.get(criterion.name, {}).get(query.label)
+                for criterion in trial.rubric:
+                    previous = trial.my_scores.get(criterion.name, {}).get(query.label)
                     st.radio(
                         f"{criterion.name} of query {query.label}",
                         SCALE,
@@ -141,7 +152,7 @@ def quality(task: QualityTask) -> None:
                         key=f"rate_{aid}_{criterion.name}_{query.label}",
                     )
         names = list(PREFERENCES)
-        previous = PREFERENCE_NAMES.get(task.my_preference)
+        previous = PREFERENCE_NAMES.get(trial.my_preference)
         st.radio(
             "Which query is better for this target?",
             names,
@@ -149,12 +160,17 @@ def quality(task: QualityTask) -> None:
             horizontal=True,
             key=f"rate_{aid}_preference",
         )
-        st.text_input("Comment (optional)", value=task.my_comment, max_chars=2000, key=f"rate_{aid}_comment")
+        st.text_input(
+            "Comment (optional)",
+            value=trial.my_comment,
+            max_chars=MAX_COMMENT_CHARS,
+            key=f"rate_{aid}_comment",
+        )
         go = st.form_submit_button("Save and next", type="primary", icon=":material/send:", key="rate_save")
     if go:
         scores = {
-            c.name: {q.label: st.session_state.get(f"rate_{aid}_{c.name}_{q.label}") for q in task.queries}
-            for c in task.rubric
+            c.name: {q.label: st.session_state.get(f"rate_{aid}_{c.name}_{q.label}") for q in trial.queries}
+            for c in trial.rubric
         }
         choice = st.session_state.get(f"rate_{aid}_preference")
         if any(v is None for row in scores.values() for v in row.values()) or choice is None:
@@ -163,27 +179,32 @@ def quality(task: QualityTask) -> None:
         save(Answer(scores, PREFERENCES[choice], st.session_state.get(f"rate_{aid}_comment", "")))
 
 
-def preference(task: PreferenceTask) -> None:
+def preference(trial: PreferenceTrial) -> None:
     st.subheader("Query")
-    st.text(task.query_text)  # benchmark text: plain text only
-    show_refs(task.query_refs, f"rate_ref_{aid}")
+    st.text(trial.query_text)  # benchmark text: plain text only
+    show_refs(trial.query_refs, f"rate_ref_{aid}")
     st.subheader("Results")
     st.caption("Shown in a shuffled order. Pick the one result that answers the query best.")
     cols = st.columns(COLUMNS)
-    for n, option in enumerate(task.options):
+    for n, option in enumerate(trial.options):
         with cols[n % COLUMNS], st.container(border=True):
             st.markdown(f"**{option.label}**")
             render_card(option.card, key=f"rate_option_{aid}_{n}")
-    labels = [o.label for o in task.options]
+    labels = [o.label for o in trial.options]
     with st.form(f"rate_form_{aid}", border=False):
         st.radio(
             "Which result is best?",
             labels,
-            index=labels.index(task.my_preference) if task.my_preference in labels else None,
+            index=labels.index(trial.my_preference) if trial.my_preference in labels else None,
             horizontal=True,
             key=f"rate_{aid}_preference",
         )
-        st.text_input("Comment (optional)", value=task.my_comment, max_chars=2000, key=f"rate_{aid}_comment")
+        st.text_input(
+            "Comment (optional)",
+            value=trial.my_comment,
+            max_chars=MAX_COMMENT_CHARS,
+            key=f"rate_{aid}_comment",
+        )
         go = st.form_submit_button("Save and next", type="primary", icon=":material/send:", key="rate_save")
     if go:
         choice = st.session_state.get(f"rate_{aid}_preference")
@@ -193,7 +214,7 @@ def preference(task: PreferenceTask) -> None:
         save(Answer(preference=choice, comment=st.session_state.get(f"rate_{aid}_comment", "")))
 
 
-if isinstance(task, QualityTask):
-    quality(task)
+if isinstance(trial, QualityTrial):
+    quality(trial)
 else:
-    preference(task)
+    preference(trial)

@@ -8,15 +8,25 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from db.enums import Role
+from db.enums import Role, StudyKind, StudyStatus
 from services.core import auth
 from services.core.errors import QrelsError
 from services.datasets.catalog import list_datasets
-from services.study import study
-from services.study.study import Criterion, PreferenceResults, QualityResults
+from services.study.admin import (
+    close_study,
+    dataset_sources,
+    dataset_systems,
+    list_studies,
+    study_progress,
+)
+from services.study.create import MAX_SAMPLE, TOP_N, create_preference_study, create_quality_study
+from services.study.results import PreferenceResults, QualityResults, responses_frame, study_results
+from services.study.rubric import DEFAULT_RUBRIC, MAX_CRITERIA, Criterion
+from ui.charts.study import distribution_chart, preference_chart
+from ui.reports.study import create_lines, headline, report_lines, summary_table
 from ui.state import database, require_role
 
-KINDS = {"Query quality": study.KIND_QUALITY, "System preference": study.KIND_PREFERENCE}
+KINDS = {"Query quality": StudyKind.QUERY_QUALITY, "System preference": StudyKind.SYSTEM_PREFERENCE}
 KIND_NAMES = {v: k for k, v in KINDS.items()}
 KEY_RESULTS = "sa_results"  # {(study, closed at): (results, responses CSV)}; a closed study never changes
 KEY_CREATED = "sa_created"  # lines of the last creation report
@@ -59,8 +69,8 @@ with tab_new:
             max_chars=128,
             help="Raters see it, so it may not name a source or a system.",
         )
-        if kind == study.KIND_QUALITY:
-            sources = study.dataset_sources(db, user, dataset)
+        if kind == StudyKind.QUERY_QUALITY:
+            sources = dataset_sources(db, user, dataset)
             default = [s for s in ("generated", "human") if s in sources] or list(sources)[:2]
             chosen_sources = st.multiselect(
                 "Sources compared (two)",
@@ -69,12 +79,10 @@ with tab_new:
                 format_func=lambda s: f"{s} ({sources[s]} groups)",
                 key="sa_sources",
             )
-            st.caption(
-                f"Rubric: up to {study.MAX_CRITERIA} criteria, each scored 1-5, with an anchor per score."
-            )
+            st.caption(f"Rubric: up to {MAX_CRITERIA} criteria, each scored 1-5, with an anchor per score.")
             rubric = st.data_editor(
                 pd.DataFrame(
-                    [[c.name, c.question, *c.anchors] for c in study.DEFAULT_RUBRIC], columns=RUBRIC_COLUMNS
+                    [[c.name, c.question, *c.anchors] for c in DEFAULT_RUBRIC], columns=RUBRIC_COLUMNS
                 ),
                 num_rows="dynamic",
                 hide_index=True,
@@ -84,7 +92,7 @@ with tab_new:
         else:
             systems = st.multiselect(
                 "Systems (rankings of this dataset)",
-                study.dataset_systems(db, user, dataset),
+                dataset_systems(db, user, dataset),
                 key="sa_systems",
             )
             uploads = st.file_uploader(
@@ -92,10 +100,10 @@ with tab_new:
                 accept_multiple_files=True,
                 key="sa_runs",
             )
-            top_n = st.radio("Results shown per system", study.TOP_N, horizontal=True, key="sa_top")
+            top_n = st.radio("Results shown per system", TOP_N, horizontal=True, key="sa_top")
         left, middle, right = st.columns(3)
-        sample = left.number_input("Items to sample", 1, study.MAX_SAMPLE, 100, key="sa_sample")
-        per_item = middle.number_input("Raters per item", 1, 50, 3, key="sa_per_item")
+        sample = left.number_input("Trials to sample", 1, MAX_SAMPLE, 100, key="sa_sample")
+        per_trial = middle.number_input("Raters per trial", 1, 50, 3, key="sa_per_trial")
         seed = right.number_input("Seed", 0, 2**31 - 1, 0, key="sa_seed")
         raters = st.multiselect("Raters (empty: every active user)", people, key="sa_raters")
         go = st.form_submit_button("Create study", type="primary", key="sa_create", icon=":material/add:")
@@ -104,13 +112,13 @@ with tab_new:
             "dataset": dataset,
             "name": name,
             "sample": int(sample),
-            "raters_per_item": int(per_item),
+            "raters_per_trial": int(per_trial),
             "raters": raters or None,
             "seed": int(seed),
         }
         try:
-            if kind == study.KIND_QUALITY:
-                report = study.create_quality_study(
+            if kind == StudyKind.QUERY_QUALITY:
+                report = create_quality_study(
                     db, user, sources=chosen_sources, rubric=rubric_rows(rubric) or None, **common
                 )
             else:
@@ -120,13 +128,13 @@ with tab_new:
                         path = Path(folder) / Path(upload.name).name
                         path.write_bytes(upload.getvalue())
                         run_files[path.stem] = path
-                    report = study.create_preference_study(
+                    report = create_preference_study(
                         db, user, systems=systems, run_files=run_files, top_n=int(top_n), **common
                     )
         except QrelsError as e:
             st.error(str(e))
         else:
-            st.session_state[KEY_CREATED] = study.create_lines(report)
+            st.session_state[KEY_CREATED] = create_lines(report)
             st.session_state["sa_study"] = report.study.name
             st.rerun()
     if created := st.session_state.get(KEY_CREATED):
@@ -137,8 +145,8 @@ with tab_new:
 def show_results(results: QualityResults | PreferenceResults, responses: str, name: str) -> None:
     st.subheader("Results")
     with st.container(border=True):
-        st.text(results.headline)
-    table = study.summary_table(results)
+        st.text(headline(results))
+    table = summary_table(results)
     config = {
         "preferred": st.column_config.NumberColumn(format="percent"),
         "selection rate": st.column_config.NumberColumn(format="percent"),
@@ -147,14 +155,14 @@ def show_results(results: QualityResults | PreferenceResults, responses: str, na
         config[f"mean {results.criteria[0]}"] = st.column_config.NumberColumn(format="%.2f")
     st.dataframe(table, hide_index=True, width="stretch", column_config=config)
     with st.expander("Every figure: intervals, tests, agreement, position bias", expanded=True):
-        st.code("\n".join(study.report_lines(results)), language=None)
+        st.code("\n".join(report_lines(results)), language=None)
     if isinstance(results, QualityResults):
         cols = st.columns(len(results.criteria) + 1)
         for col, criterion in zip(cols, results.criteria, strict=False):
-            col.altair_chart(study.distribution_chart(results, criterion), width="stretch")
-        cols[-1].altair_chart(study.preference_chart(results), width="stretch")
+            col.altair_chart(distribution_chart(results, criterion), width="stretch")
+        cols[-1].altair_chart(preference_chart(results), width="stretch")
     else:
-        st.altair_chart(study.preference_chart(results), width="stretch")
+        st.altair_chart(preference_chart(results), width="stretch")
     st.download_button(
         "Download every response (CSV, unblinded)",
         responses,
@@ -166,7 +174,7 @@ def show_results(results: QualityResults | PreferenceResults, responses: str, na
 
 
 with tab_studies:
-    studies = study.list_studies(db, user)
+    studies = list_studies(db, user)
     if not studies:
         st.info("No study yet: create one under New study.")
     else:
@@ -178,7 +186,7 @@ with tab_studies:
                         "kind": KIND_NAMES[s.kind],
                         "dataset": s.dataset,
                         "status": s.status,
-                        "items": s.n_items,
+                        "items": s.n_trials,
                         "answered": f"{s.n_answered} / {s.n_assignments}",
                         "created": s.created_at.strftime("%Y-%m-%d %H:%M"),
                     }
@@ -200,11 +208,11 @@ with tab_studies:
             else "criteria " + ", ".join(c.name for c in info.rubric)
         )
         st.caption(
-            f"{KIND_NAMES[info.kind]} on {info.dataset}: {compared} · {detail} · {info.raters_per_item} raters per "
-            f"item from {', '.join(info.raters)} · seed {info.seed}"
+            f"{KIND_NAMES[info.kind]} on {info.dataset}: {compared} · {detail} · {info.raters_per_trial} raters per "
+            f"trial from {', '.join(info.raters)} · seed {info.seed}"
         )
-        if info.status == study.OPEN:
-            progress = study.study_progress(db, user, chosen)
+        if info.status == StudyStatus.OPEN:
+            progress = study_progress(db, user, chosen)
             st.progress(
                 progress.n_answered / max(progress.n_assignments, 1),
                 text=f"{progress.n_answered} / {progress.n_assignments} answers",
@@ -222,7 +230,7 @@ with tab_studies:
             sure = st.checkbox("Close for good: no more answers, even unfinished ones", key="sa_confirm")
             if st.button("Close study", key="sa_close", disabled=not sure, icon=":material/lock:"):
                 try:
-                    study.close_study(db, user, chosen)
+                    close_study(db, user, chosen)
                 except QrelsError as e:
                     st.error(str(e))
                 else:
@@ -235,8 +243,8 @@ with tab_studies:
                 try:
                     with st.spinner("Computing the results…"):
                         cache[key] = (
-                            study.study_results(db, user, chosen),
-                            study.responses_frame(db, user, chosen).to_csv(index=False),
+                            study_results(db, user, chosen),
+                            responses_frame(db, user, chosen).to_csv(index=False),
                         )
                 except QrelsError as e:
                     st.error(str(e))

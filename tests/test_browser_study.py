@@ -13,7 +13,9 @@ from db.models import StudyResponse
 from db.session import Database
 from services.core.auth import SYSTEM
 from services.ingest.importer import import_bundle
-from services.study import study
+from services.study.admin import study_info
+from services.study.create import create_quality_study
+from services.study.rating import my_queue, next_assignment
 from tests.browser import ROOT, app_server, chromium_page, log_in, require_chromium
 from tests.conftest import PASSWORD, make_users
 from tests.test_study import SOURCES, answer_all, by_source, make_pair_bundle
@@ -34,14 +36,14 @@ def server(sqlite_db: Database, data_dir: Path, tmp_path: Path):
     require_chromium()
     import_bundle(sqlite_db, make_pair_bundle(tmp_path / "pairs"), "pairs")
     people = make_users(sqlite_db)
-    study.create_quality_study(
+    create_quality_study(
         sqlite_db,
         SYSTEM,
         dataset="pairs",
         name="pilot",
         sources=SOURCES,
         raters=["ann1", "ann2", "reviewer"],
-        raters_per_item=2,
+        raters_per_trial=2,
         seed=3,
     )
     with app_server(sqlite_db.url, data_dir) as base:
@@ -53,8 +55,8 @@ def test_blind_rating_then_sealed_results_in_chromium(server, sqlite_db: Databas
 
     base, people = server
     ann1 = people["ann1"]
-    total = len(study.my_queue(sqlite_db, ann1, "pilot"))
-    aid = study.next_assignment(sqlite_db, ann1, "pilot")
+    total = len(my_queue(sqlite_db, ann1, "pilot"))
+    aid = next_assignment(sqlite_db, ann1, "pilot")
     received: list[bytes] = []
     with chromium_page() as page:
         page.on(
@@ -108,4 +110,4 @@ def test_blind_rating_then_sealed_results_in_chromium(server, sqlite_db: Databas
         expect(charts).to_have_count(2, timeout=30_000)
         expect(page.get_by_role("button", name="Download every response (CSV, unblinded)")).to_be_visible()
         page.screenshot(path=str(tmp_path / "results.png"), full_page=True)
-    assert study.study_info(sqlite_db, SYSTEM, "pilot").status == "closed"
+    assert study_info(sqlite_db, SYSTEM, "pilot").status == "closed"

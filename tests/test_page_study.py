@@ -11,7 +11,9 @@ from streamlit.testing.v1 import AppTest
 from db.models import StudyResponse
 from db.session import Database
 from services.core.auth import SYSTEM, Actor
-from services.study import study
+from services.study.admin import close_study, study_info
+from services.study.create import create_preference_study
+from services.study.rating import load_trial, next_assignment
 from tests.test_study import SOURCES, answer_all, by_source, create, paired, ranked  # noqa: F401 - fixtures
 from ui.state import KEY_USER
 
@@ -49,15 +51,15 @@ def test_rate_page_is_blind_and_saves_an_answer(db: Database, paired) -> None:  
     html = sent(at)
     assert "Query A" in html and "Query B" in html and "Item 1 of 6" in html
     assert not LEAKS.search(html), LEAKS.search(html)
-    aid = study.next_assignment(db, ann1, "study-1")
+    aid = next_assignment(db, ann1, "study-1")
     at.radio(key=f"rate_{aid}_overall_A").set_value(4)
     at.radio(key=f"rate_{aid}_overall_B").set_value(2)
     at.radio(key=f"rate_{aid}_preference").set_value("A")
     at.text_input(key=f"rate_{aid}_comment").input("A is more specific")
     at.button(key="rate_save").click().run()
     assert not at.exception
-    task = study.load_task(db, ann1, aid)
-    assert (task.my_scores, task.my_preference, task.my_comment) == (
+    trial = load_trial(db, ann1, aid)
+    assert (trial.my_scores, trial.my_preference, trial.my_comment) == (
         {"overall": {"A": 4, "B": 2}},
         "A",
         "A is more specific",
@@ -68,7 +70,7 @@ def test_rate_page_is_blind_and_saves_an_answer(db: Database, paired) -> None:  
 
 
 def test_rate_page_of_a_preference_study_is_blind(db: Database, ranked) -> None:  # noqa: F811
-    study.create_preference_study(
+    create_preference_study(
         db,
         SYSTEM,
         dataset="shop",
@@ -76,7 +78,7 @@ def test_rate_page_of_a_preference_study_is_blind(db: Database, ranked) -> None:
         systems=["clip_image", "bm25", "hybrid"],
         top_n=3,
         raters=["ann1"],
-        raters_per_item=1,
+        raters_per_trial=1,
     )
     at = open_page("../pages/rate.py", ranked["ann1"])
     assert not at.exception
@@ -84,18 +86,18 @@ def test_rate_page_of_a_preference_study_is_blind(db: Database, ranked) -> None:
     assert all(f"Option {n}" in html for n in range(1, 7)) and "Option 7" not in html
     assert not LEAKS.search(html), LEAKS.search(html)
     assert not re.search(r"\bq\d\b", html)  # the query ids of this bundle
-    aid = study.next_assignment(db, ranked["ann1"], "pick")
+    aid = next_assignment(db, ranked["ann1"], "pick")
     at.radio(key=f"rate_{aid}_preference").set_value("Option 2")
     at.button(key="rate_save").click().run()
     assert not at.exception
-    assert study.load_task(db, ranked["ann1"], aid).my_preference == "Option 2"
+    assert load_trial(db, ranked["ann1"], aid).my_preference == "Option 2"
     assert "1 / 3 answered" in sent(at)
 
 
 def test_rate_page_asks_for_every_score(db: Database, paired) -> None:  # noqa: F811
     create(db)
     at = open_page("../pages/rate.py", paired["ann2"])
-    aid = study.next_assignment(db, paired["ann2"], "study-1")
+    aid = next_assignment(db, paired["ann2"], "study-1")
     at.radio(key=f"rate_{aid}_overall_A").set_value(4)
     at.button(key="rate_save").click().run()
     assert "Score both queries" in " ".join(e.value for e in at.error)
@@ -105,7 +107,7 @@ def test_rate_page_asks_for_every_score(db: Database, paired) -> None:  # noqa: 
 
 def test_rate_page_of_a_closed_study_takes_no_answer(db: Database, paired) -> None:  # noqa: F811
     create(db)
-    study.close_study(db, SYSTEM, "study-1")
+    close_study(db, SYSTEM, "study-1")
     at = open_page("../pages/rate.py", paired["reviewer"])
     assert not at.exception
     assert "closed" in " ".join(i.value for i in at.info)
@@ -131,7 +133,7 @@ def test_admin_page_shows_counts_while_open_and_results_once_closed(db: Database
     at.checkbox(key="sa_confirm").check().run()
     at.button(key="sa_close").click().run()
     assert not at.exception
-    assert study.study_info(db, SYSTEM, "study-1").status == "closed"
+    assert study_info(db, SYSTEM, "study-1").status == "closed"
     assert len(at.get("vega_lite_chart")) == 2  # the score distribution and the preferences
     assert "generated 3.88 vs human 4.00; preference 0 % vs 100 %, tie 0 %" in sent(at)
     assert list(at.dataframe[1].value["source"]) == ["generated", "human", "tie"]
@@ -142,11 +144,11 @@ def test_admin_page_creates_a_study(db: Database, paired) -> None:  # noqa: F811
     at = open_page("../pages/study_admin.py", paired["admin"])
     at.text_input(key="sa_name").input("pilot")
     at.number_input(key="sa_sample").set_value(4)
-    at.number_input(key="sa_per_item").set_value(2)
+    at.number_input(key="sa_per_trial").set_value(2)
     at.button(key="sa_create").click().run()
     assert not at.exception, at.exception
-    info = study.study_info(db, SYSTEM, "pilot")
-    assert (info.n_items, info.n_assignments, info.compared) == (4, 8, SOURCES)
+    info = study_info(db, SYSTEM, "pilot")
+    assert (info.n_trials, info.n_assignments, info.compared) == (4, 8, SOURCES)
     assert "created study pilot" in " ".join(s.value for s in at.success)
     at.text_input(key="sa_name").input("human ratings")
     at.button(key="sa_create").click().run()

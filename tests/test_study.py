@@ -22,6 +22,7 @@ from db.models import (
     Item,
     Query,
     RankerRun,
+    Study,
     StudyAssignment,
     StudyItem,
     StudyResponse,
@@ -32,9 +33,34 @@ from demo.writer import generate_demo
 from services.core.auth import SYSTEM, Actor
 from services.core.errors import PermissionDenied, ValidationError
 from services.ingest.importer import import_bundle
-from services.study import study
-from services.study.study import Answer, Criterion, ResultsSealed, StudyClosed
+from services.study.admin import StudyProgress, close_study, study_progress
+from services.study.create import CreateReport, create_preference_study, create_quality_study
+from services.study.design import TIE, assign_raters, counterbalance
+from services.study.rating import (
+    Answer,
+    PreferenceTrial,
+    QualityTrial,
+    StudyClosed,
+    load_trial,
+    my_queue,
+    my_studies,
+    next_assignment,
+    submit_answer,
+)
+from services.study.results import (
+    ResultsSealed,
+    credited,
+    preference_results,
+    quality_results,
+    responses_frame,
+    study_results,
+)
+from services.study.rubric import DEFAULT_RUBRIC, Criterion
+from services.study.stats import binomial_test, mean_ci, wilcoxon_test, wilson
 from tests.bundles import jpeg_bytes, make_bundle, write_jsonl, write_qrels
+from ui.charts.study import distribution_chart, preference_chart
+from ui.exports.study import write_results
+from ui.reports.study import headline, report_lines, summary_table
 
 GEN, HUM = "generated", "human"
 SOURCES = (GEN, HUM)
@@ -75,16 +101,16 @@ def paired(db: Database, tmp_path: Path, data_dir: Path, users: dict[str, Actor]
     return users
 
 
-def create(db: Database, name: str = "study-1", **kw) -> study.CreateReport:
+def create(db: Database, name: str = "study-1", **kw) -> CreateReport:
     args = {
         "dataset": "pairs",
         "name": name,
         "sources": SOURCES,
         "sample": 100,
-        "raters_per_item": 3,
+        "raters_per_trial": 3,
         "seed": 7,
     }
-    return study.create_quality_study(db, SYSTEM, **{**args, **kw})
+    return create_quality_study(db, SYSTEM, **{**args, **kw})
 
 
 def mappings(db: Database, name: str) -> list[tuple[int, str, dict]]:
@@ -96,8 +122,8 @@ def mappings(db: Database, name: str) -> list[tuple[int, str, dict]]:
                 select(StudyItem.position, User.name, StudyAssignment.mapping)
                 .join(StudyItem, StudyItem.id == StudyAssignment.study_item_id)
                 .join(User, User.id == StudyAssignment.rater_id)
-                .join(study.Study, study.Study.id == StudyItem.study_id)
-                .where(study.Study.name == name)
+                .join(Study, Study.id == StudyItem.study_id)
+                .where(Study.name == name)
                 .order_by(StudyItem.position, User.name)
             )
         ]
@@ -107,10 +133,7 @@ def groups(db: Database, name: str) -> list[str]:
     with db.read() as s:
         return list(
             s.scalars(
-                select(StudyItem.group_key)
-                .join(study.Study)
-                .where(study.Study.name == name)
-                .order_by(StudyItem.position)
+                select(StudyItem.group_key).join(Study).where(Study.name == name).order_by(StudyItem.position)
             )
         )
 
@@ -123,13 +146,13 @@ def answer_all(db: Database, users: dict[str, Actor], name: str, decide) -> None
             select(StudyAssignment.id, StudyItem.position, User.name, StudyAssignment.mapping)
             .join(StudyItem, StudyItem.id == StudyAssignment.study_item_id)
             .join(User, User.id == StudyAssignment.rater_id)
-            .join(study.Study, study.Study.id == StudyItem.study_id)
-            .where(study.Study.name == name)
+            .join(Study, Study.id == StudyItem.study_id)
+            .where(Study.name == name)
         ):
             by_rater.setdefault(rater, []).append((aid, pos, mapping))
     for rater, rows in by_rater.items():
         for aid, pos, mapping in rows:
-            study.submit_answer(db, users[rater], aid, decide(pos, rater, mapping))
+            submit_answer(db, users[rater], aid, decide(pos, rater, mapping))
 
 
 def by_source(mapping: dict, scores: dict[str, int], preferred: str) -> Answer:
@@ -137,7 +160,7 @@ def by_source(mapping: dict, scores: dict[str, int], preferred: str) -> Answer:
     label = {source: lab for lab, source in mapping.items()}
     return Answer(
         scores={"overall": {label[src]: v for src, v in scores.items()}},
-        preference=study.TIE if preferred == study.TIE else label[preferred],
+        preference=TIE if preferred == TIE else label[preferred],
     )
 
 
@@ -146,7 +169,7 @@ def by_source(mapping: dict, scores: dict[str, int], preferred: str) -> Answer:
 
 def test_counterbalance_is_exactly_balanced_over_a_whole_study(db: Database, paired) -> None:
     report = create(db)  # 8 targets x 3 raters = 24 assignments
-    assert report.study.n_items == 8 and report.study.n_assignments == 24
+    assert report.study.n_trials == 8 and report.study.n_assignments == 24
     assert report.first_shown == {GEN: 12, HUM: 12}
     shown = mappings(db, "study-1")
     assert Counter(m["A"] for _, _, m in shown) == {GEN: 12, HUM: 12}
@@ -162,26 +185,26 @@ def test_counterbalance_is_exactly_balanced_over_a_whole_study(db: Database, pai
     assert sorted(odd.first_shown.values()) == [10, 11]
 
 
-def test_counterbalance_balances_every_item_and_rater_on_any_design() -> None:
-    for trial in range(300):
-        rng = random.Random(trial)
-        n_items, n_raters = rng.randint(1, 25), rng.randint(1, 7)
-        per_item = rng.randint(1, n_raters)
+def test_counterbalance_balances_every_trial_and_rater_on_any_design() -> None:
+    for case in range(300):
+        rng = random.Random(case)
+        n_trials, n_raters = rng.randint(1, 25), rng.randint(1, 7)
+        per_trial = rng.randint(1, n_raters)
         excluded = [
-            {rng.randrange(n_raters)} if rng.random() < 0.2 and per_item < n_raters else set()
-            for _ in range(n_items)
+            {rng.randrange(n_raters)} if rng.random() < 0.2 and per_trial < n_raters else set()
+            for _ in range(n_trials)
         ]
-        chosen = study.assign_raters(n_items, list(range(n_raters)), per_item, excluded, trial)
+        chosen = assign_raters(n_trials, list(range(n_raters)), per_trial, excluded, case)
         pairs = [(i, r) for i, picked in enumerate(chosen) for r in picked]
-        sides = study.counterbalance(pairs, trial)
+        sides = counterbalance(pairs, case)
         assert abs(2 * sum(sides) - len(pairs)) == len(pairs) % 2
         surplus: Counter = Counter()
         for (i, r), first in zip(pairs, sides, strict=True):
             surplus["i", i] += 1 if first else -1
             surplus["r", r] += 1 if first else -1
-        assert all(abs(v) <= 1 for v in surplus.values()), trial
+        assert all(abs(v) <= 1 for v in surplus.values()), case
         assert all(r not in excluded[i] for i, r in pairs)
-        assert sides == study.counterbalance(pairs, trial)  # reproducible
+        assert sides == counterbalance(pairs, case)  # reproducible
 
 
 def test_sample_and_raters_are_reproducible_and_balanced(db: Database, paired) -> None:
@@ -200,12 +223,12 @@ def test_sample_and_raters_are_reproducible_and_balanced(db: Database, paired) -
 def test_authors_never_rate_their_own_queries(db: Database, paired) -> None:
     with db.write() as s:
         s.execute(update(Query).where(Query.ext_id == "QID-HUM-001").values(author_id=paired["ann1"].id))
-    create(db, raters=["ann1", "ann2", "reviewer"], raters_per_item=2)
+    create(db, raters=["ann1", "ann2", "reviewer"], raters_per_trial=2)
     shown = mappings(db, "study-1")
     assert not [r for pos, r, _ in shown if pos == 0 and r == "ann1"]
     assert sorted(r for pos, r, _ in shown if pos == 0) == ["ann2", "reviewer"]
     with pytest.raises(ValidationError, match="eligible rater"):
-        create(db, "too-few", raters=["ann1", "ann2"], raters_per_item=2)
+        create(db, "too-few", raters=["ann1", "ann2"], raters_per_trial=2)
 
 
 def test_creation_is_checked(db: Database, paired) -> None:
@@ -224,7 +247,7 @@ def test_creation_is_checked(db: Database, paired) -> None:
     with pytest.raises(ValidationError, match="one anchor text for each score"):
         create(db, rubric=[Criterion("overall", "q", ("a",) * 4)])
     with pytest.raises(PermissionDenied):
-        study.create_quality_study(db, paired["ann1"], dataset="pairs", name="x")
+        create_quality_study(db, paired["ann1"], dataset="pairs", name="x")
     create(db)
     with pytest.raises(ValidationError, match="exists already"):
         create(db)
@@ -250,112 +273,112 @@ def _walk(value, path: str = ""):
 
 
 def test_rater_task_shows_texts_and_labels_only(db: Database, paired) -> None:
-    create(db, rubric=[*study.DEFAULT_RUBRIC, Criterion("fluency", "How fluent?", tuple("abcde"))])
+    create(db, rubric=[*DEFAULT_RUBRIC, Criterion("fluency", "How fluent?", tuple("abcde"))])
     with db.read() as s:
         texts = dict(s.execute(select(Query.text, Query.source)).all())
     ann1 = paired["ann1"]
-    queue = study.my_queue(db, ann1, "study-1")
+    queue = my_queue(db, ann1, "study-1")
     assert len(queue) == 6 and [e.number for e in queue] == list(range(1, 7))
     for entry in queue:
-        task = study.load_task(db, ann1, entry.assignment_id)
-        assert isinstance(task, study.QualityTask)
-        assert [q.label for q in task.queries] == ["A", "B"]
-        assert {texts[q.text] for q in task.queries} == set(SOURCES)  # both queries, in some order
-        assert [c.name for c in task.rubric] == ["overall", "fluency"]
-        for path, value in _walk(task):
+        trial = load_trial(db, ann1, entry.assignment_id)
+        assert isinstance(trial, QualityTrial)
+        assert [q.label for q in trial.queries] == ["A", "B"]
+        assert {texts[q.text] for q in trial.queries} == set(SOURCES)  # both queries, in some order
+        assert [c.name for c in trial.rubric] == ["overall", "fluency"]
+        for path, value in _walk(trial):
             assert not re.search(r"source|query_id|mapping|payload|group", path), path
             if isinstance(value, str):
                 assert value not in SOURCES and "QID" not in value and "grp" not in value, (path, value)
-        assert not ({f.name for f in dataclasses.fields(task)} & {"query_ids", "sources", "mapping"})
-        assert not re.search(r"generated|human|QID|grp\d", repr(task))
-    # Another rater's answer is not part of this rater's task.
+        assert not ({f.name for f in dataclasses.fields(trial)} & {"query_ids", "sources", "mapping"})
+        assert not re.search(r"generated|human|QID|grp\d", repr(trial))
+    # Another rater's answer is not part of this rater's trial.
     shared = next(
         a
-        for a in study.my_queue(db, paired["ann2"], "study-1")
-        if study.load_task(db, paired["ann2"], a.assignment_id).targets[0].item_id
-        in {study.load_task(db, ann1, e.assignment_id).targets[0].item_id for e in queue}
+        for a in my_queue(db, paired["ann2"], "study-1")
+        if load_trial(db, paired["ann2"], a.assignment_id).targets[0].item_id
+        in {load_trial(db, ann1, e.assignment_id).targets[0].item_id for e in queue}
     )
-    study.submit_answer(
+    submit_answer(
         db,
         paired["ann2"],
         shared.assignment_id,
         Answer({"overall": {"A": 5, "B": 1}, "fluency": {"A": 5, "B": 1}}, "A", "A wins"),
     )
     for entry in queue:
-        task = study.load_task(db, ann1, entry.assignment_id)
-        assert task.my_scores == {} and task.my_preference is None and task.my_comment == ""
-    assert [s.answered for s in study.my_studies(db, ann1)] == [0]
+        trial = load_trial(db, ann1, entry.assignment_id)
+        assert trial.my_scores == {} and trial.my_preference is None and trial.my_comment == ""
+    assert [s.answered for s in my_studies(db, ann1)] == [0]
 
 
 def test_raters_reach_only_their_own_items(db: Database, paired) -> None:
-    create(db, raters=["ann1", "ann2", "reviewer"], raters_per_item=2)
-    theirs = study.my_queue(db, paired["ann2"], "study-1")[0].assignment_id
-    mine = {e.assignment_id for e in study.my_queue(db, paired["ann1"], "study-1")}
+    create(db, raters=["ann1", "ann2", "reviewer"], raters_per_trial=2)
+    theirs = my_queue(db, paired["ann2"], "study-1")[0].assignment_id
+    mine = {e.assignment_id for e in my_queue(db, paired["ann1"], "study-1")}
     if theirs not in mine:
         with pytest.raises(PermissionDenied, match="not in your study queue"):
-            study.load_task(db, paired["ann1"], theirs)
+            load_trial(db, paired["ann1"], theirs)
         with pytest.raises(PermissionDenied, match="not in your study queue"):
-            study.submit_answer(db, paired["ann1"], theirs, Answer({"overall": {"A": 1, "B": 1}}, "tie"))
+            submit_answer(db, paired["ann1"], theirs, Answer({"overall": {"A": 1, "B": 1}}, "tie"))
     with pytest.raises(PermissionDenied, match="not in your study queue"):
-        study.load_task(db, paired["ann1"], 10_000)
+        load_trial(db, paired["ann1"], 10_000)
     with pytest.raises(PermissionDenied, match="user account"):
-        study.my_studies(db, SYSTEM)
-    assert study.my_studies(db, paired["admin"]) == []  # not a rater of this study
+        my_studies(db, SYSTEM)
+    assert my_studies(db, paired["admin"]) == []  # not a rater of this study
 
 
 def test_admin_sees_only_counts_while_open(db: Database, paired) -> None:
     create(db)
     ann1 = paired["ann1"]
-    aid = study.next_assignment(db, ann1, "study-1")
-    study.submit_answer(db, ann1, aid, Answer({"overall": {"A": 2, "B": 5}}, "B", "clearer"))
-    progress = study.study_progress(db, SYSTEM, "study-1")
+    aid = next_assignment(db, ann1, "study-1")
+    submit_answer(db, ann1, aid, Answer({"overall": {"A": 2, "B": 5}}, "B", "clearer"))
+    progress = study_progress(db, SYSTEM, "study-1")
     assert (progress.status, progress.n_answered, progress.n_assignments) == ("open", 1, 24)
     assert {r.rater: (r.answered, r.total) for r in progress.raters}["ann1"] == (1, 6)
-    assert {f.name for f in dataclasses.fields(study.StudyProgress)} == {
+    assert {f.name for f in dataclasses.fields(StudyProgress)} == {
         "study",
         "status",
-        "n_items",
+        "n_trials",
         "n_assignments",
         "n_answered",
         "raters",
     }
-    for sealed in (study.quality_results, study.responses_frame, study.study_results):
+    for sealed in (quality_results, responses_frame, study_results):
         with pytest.raises(ResultsSealed, match="sealed until it is closed"):
             sealed(db, SYSTEM, "study-1")
     with pytest.raises(ResultsSealed):
-        study.write_results(db, SYSTEM, "study-1", Path("unused"))
+        write_results(db, SYSTEM, "study-1", Path("unused"))
     for who in ("ann1", "reviewer"):
         with pytest.raises(PermissionDenied):
-            study.study_progress(db, paired[who], "study-1")
+            study_progress(db, paired[who], "study-1")
         with pytest.raises(PermissionDenied):
-            study.close_study(db, paired[who], "study-1")
+            close_study(db, paired[who], "study-1")
 
 
 def test_closed_study_refuses_answers(db: Database, paired) -> None:
     create(db)
     ann1 = paired["ann1"]
-    first, second = (e.assignment_id for e in study.my_queue(db, ann1, "study-1")[:2])
-    study.submit_answer(db, ann1, first, Answer({"overall": {"A": 4, "B": 3}}, "A"))
-    closed = study.close_study(db, SYSTEM, "study-1")
+    first, second = (e.assignment_id for e in my_queue(db, ann1, "study-1")[:2])
+    submit_answer(db, ann1, first, Answer({"overall": {"A": 4, "B": 3}}, "A"))
+    closed = close_study(db, SYSTEM, "study-1")
     assert closed.status == "closed" and closed.closed_at is not None
-    assert study.close_study(db, SYSTEM, "study-1").closed_at == closed.closed_at  # harmless twice
+    assert close_study(db, SYSTEM, "study-1").closed_at == closed.closed_at  # harmless twice
     for aid in (first, second):  # neither a change nor a new answer
         with pytest.raises(StudyClosed, match="is closed"):
-            study.submit_answer(db, ann1, aid, Answer({"overall": {"A": 1, "B": 1}}, "tie"))
+            submit_answer(db, ann1, aid, Answer({"overall": {"A": 1, "B": 1}}, "tie"))
     with db.read() as s:
         assert s.scalars(select(StudyResponse.scores)).all() == [{"overall": {"A": 4, "B": 3}}]
-    assert not study.load_task(db, ann1, second).is_open
-    assert study.quality_results(db, SYSTEM, "study-1", n_resamples=200).n_responses == 1
+    assert not load_trial(db, ann1, second).is_open
+    assert quality_results(db, SYSTEM, "study-1", n_resamples=200).n_responses == 1
 
 
 def test_answers_are_idempotent_and_checked(db: Database, paired) -> None:
     create(db)
     ann1 = paired["ann1"]
-    queue = study.my_queue(db, ann1, "study-1")
+    queue = my_queue(db, ann1, "study-1")
     aid = queue[0].assignment_id
-    following = study.submit_answer(db, ann1, aid, Answer({"overall": {"A": 4, "B": 3}}, "A"))
+    following = submit_answer(db, ann1, aid, Answer({"overall": {"A": 4, "B": 3}}, "A"))
     assert following == queue[1].assignment_id
-    study.submit_answer(db, ann1, aid, Answer({"overall": {"A": 2, "B": 5}}, "B", " better wording "))
+    submit_answer(db, ann1, aid, Answer({"overall": {"A": 2, "B": 5}}, "B", " better wording "))
     with db.read() as s:
         rows = s.scalars(select(StudyResponse).where(StudyResponse.assignment_id == aid)).all()
         mapping = s.get(StudyAssignment, aid).mapping
@@ -366,8 +389,8 @@ def test_answers_are_idempotent_and_checked(db: Database, paired) -> None:
         "better wording",
     )
     assert rows[0].mapping == mapping  # stored with the answer
-    task = study.load_task(db, ann1, aid)
-    assert (task.my_scores, task.my_preference, task.answered) == ({"overall": {"A": 2, "B": 5}}, "B", 1)
+    trial = load_trial(db, ann1, aid)
+    assert (trial.my_scores, trial.my_preference, trial.answered) == ({"overall": {"A": 2, "B": 5}}, "B", 1)
     for bad, message in (
         (Answer({"overall": {"A": 6, "B": 3}}, "A"), "from 1 to 5"),
         (Answer({"overall": {"A": 4}}, "A"), "score query B"),
@@ -377,7 +400,7 @@ def test_answers_are_idempotent_and_checked(db: Database, paired) -> None:
         (Answer({"overall": {"A": 4, "B": 3}}, "A", "x" * 2001), "comment"),
     ):
         with pytest.raises(ValidationError, match=message):
-            study.submit_answer(db, ann1, aid, bad)
+            submit_answer(db, ann1, aid, bad)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -387,46 +410,46 @@ def test_statistics_helpers_against_hand_computed_values() -> None:
     # Wilson, 47 of 100: (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n), z = 1.95996.
     z, p, n = 1.959964, 0.47, 100
     centre, half = (p + z * z / (2 * n)), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    low, high = study.wilson(47, 100)
+    low, high = wilson(47, 100)
     assert (
         low == pytest.approx((centre - half) / (1 + z * z / n), abs=1e-5) == pytest.approx(0.3751, abs=1e-4)
     )
     assert (
         high == pytest.approx((centre + half) / (1 + z * z / n), abs=1e-5) == pytest.approx(0.5671, abs=1e-4)
     )
-    assert study.wilson(0, 0) is None
+    assert wilson(0, 0) is None
     # Binomial, 2 of 10 against 1/2: 2 * (1 + 10 + 45) / 1024.
-    assert study.binomial_test(2, 10).p_value == pytest.approx(112 / 1024)
-    assert study.binomial_test(0, 0).reason == "no decisive answer"
+    assert binomial_test(2, 10).p_value == pytest.approx(112 / 1024)
+    assert binomial_test(0, 0).reason == "no decisive answer"
     # Wilcoxon, five positive differences: W = 0, exact p = 2 / 2^5.
-    result = study.wilcoxon_test([1, 2, 3, 4, 5])
+    result = wilcoxon_test([1, 2, 3, 4, 5])
     assert (result.statistic, result.p_value) == (0.0, pytest.approx(2 / 32))
-    assert study.wilcoxon_test([0, 0]).reason == "every paired difference is 0"
+    assert wilcoxon_test([0, 0]).reason == "every paired difference is 0"
     # Bootstrap: degenerate, too small, reproducible, and close to mean ± 1.96 sd/sqrt(n) on a big sample.
-    assert study.mean_ci([4, 4, 4], [1, 1, 1]) == (4.0, 4.0)
-    assert study.mean_ci([4], [1]) is None
+    assert mean_ci([4, 4, 4], [1, 1, 1]) == (4.0, 4.0)
+    assert mean_ci([4], [1]) is None
     values = np.random.default_rng(0).normal(3.0, 1.0, 400)
-    ci = study.mean_ci(values, [1] * 400, seed=3, n_resamples=2000)
-    assert ci == study.mean_ci(values, [1] * 400, seed=3, n_resamples=2000)
+    ci = mean_ci(values, [1] * 400, seed=3, n_resamples=2000)
+    assert ci == mean_ci(values, [1] * 400, seed=3, n_resamples=2000)
     se = values.std(ddof=1) / 20
     assert ci[0] == pytest.approx(values.mean() - 1.96 * se, abs=0.02)
     assert ci[1] == pytest.approx(values.mean() + 1.96 * se, abs=0.02)
     # Items hold several ratings: the interval is around the mean of all of them.
-    ci = study.mean_ci([8, 6, 10, 5], [2, 2, 2, 2], n_resamples=2000)
+    ci = mean_ci([8, 6, 10, 5], [2, 2, 2, 2], n_resamples=2000)
     assert ci[0] < 29 / 8 < ci[1]
 
 
 # Hand-made answers for 4 targets x 2 raters (ann1, ann2): scores per source, then the preference.
 SCRIPT = {
     0: {"ann1": ((4, 5), HUM), "ann2": ((4, 5), HUM)},
-    1: {"ann1": ((3, 4), HUM), "ann2": ((4, 4), study.TIE)},
+    1: {"ann1": ((3, 4), HUM), "ann2": ((4, 4), TIE)},
     2: {"ann1": ((5, 4), GEN), "ann2": ((5, 3), GEN)},
-    3: {"ann1": ((2, 4), HUM), "ann2": ((3, 5), study.TIE)},
+    3: {"ann1": ((2, 4), HUM), "ann2": ((3, 5), TIE)},
 }
 
 
 def test_quality_results_match_hand_counts(db: Database, paired) -> None:
-    create(db, sample=4, raters=["ann1", "ann2"], raters_per_item=2)
+    create(db, sample=4, raters=["ann1", "ann2"], raters_per_trial=2)
     answer_all(
         db,
         paired,
@@ -435,9 +458,9 @@ def test_quality_results_match_hand_counts(db: Database, paired) -> None:
             m, dict(zip(SOURCES, SCRIPT[pos][rater][0], strict=True)), SCRIPT[pos][rater][1]
         ),
     )
-    study.close_study(db, SYSTEM, "study-1")
-    r = study.quality_results(db, SYSTEM, "study-1", n_resamples=2000)
-    assert (r.n_items, r.n_responses, r.n_raters) == (4, 8, 2)
+    close_study(db, SYSTEM, "study-1")
+    r = quality_results(db, SYSTEM, "study-1", n_resamples=2000)
+    assert (r.n_trials, r.n_responses, r.n_raters) == (4, 8, 2)
     gen, hum = r.scores
     assert (gen.source, gen.n, gen.mean) == (GEN, 8, 30 / 8)
     assert (hum.source, hum.n, hum.mean) == (HUM, 8, 34 / 8)
@@ -446,11 +469,11 @@ def test_quality_results_match_hand_counts(db: Database, paired) -> None:
     assert gen.low < gen.mean < gen.high and hum.low < hum.mean < hum.high
     # Per-target mean differences -1, -0.5, +1.5, -2: W+ = 3, W- = 7; exact p = 2 * 5/16.
     (paired_diff,) = r.paired
-    assert (paired_diff.n_items, paired_diff.mean) == (4, -0.5)
+    assert (paired_diff.n_trials, paired_diff.mean) == (4, -0.5)
     assert (paired_diff.test.statistic, paired_diff.test.p_value) == (3.0, pytest.approx(10 / 16))
     # Preference: generated 2, human 4, tie 2 of 8; binomial 2 of 6: 2 * (1 + 6 + 15) / 64.
     assert [(x.label, x.count, x.n) for x in r.preference] == [(GEN, 2, 8), (HUM, 4, 8), ("tie", 2, 8)]
-    assert (r.preference[1].low, r.preference[1].high) == pytest.approx(study.wilson(4, 8))
+    assert (r.preference[1].low, r.preference[1].high) == pytest.approx(wilson(4, 8))
     assert r.preference_test.p_value == pytest.approx(44 / 64)
     # Ordinal alpha over (target, source) units, worked by hand from the coincidence matrix:
     # n = (2:1, 3:3, 4:7, 5:5); 1 - 15 * 180 / 9600.
@@ -460,11 +483,11 @@ def test_quality_results_match_hand_counts(db: Database, paired) -> None:
     # Position bias: decisive answers that preferred what was shown as A.
     shown_a = sum(1 for pos, rater, m in mappings(db, "study-1") if SCRIPT[pos][rater][1] == m["A"])
     assert (r.first_shown.count, r.first_shown.n) == (shown_a, 6)
-    assert r.headline == "generated 3.75 vs human 4.25; preference 25 % vs 50 %, tie 25 %"
-    lines = "\n".join(study.report_lines(r))
+    assert headline(r) == "generated 3.75 vs human 4.25; preference 25 % vs 50 %, tie 25 %"
+    lines = "\n".join(report_lines(r))
     assert "paired difference generated − human: -0.50" in lines and "p = 0.625" in lines
 
-    frame = study.responses_frame(db, SYSTEM, "study-1")
+    frame = responses_frame(db, SYSTEM, "study-1")
     assert len(frame) == 8
     assert set(frame["preferred_source"]) == {GEN, HUM, "tie"}
     row = frame.iloc[0]
@@ -503,7 +526,7 @@ def ranked(db: Database, tmp_path: Path, data_dir: Path, users: dict[str, Actor]
 
 
 def test_preference_study_merges_shuffles_and_credits(db: Database, ranked, tmp_path: Path) -> None:
-    report = study.create_preference_study(
+    report = create_preference_study(
         db,
         SYSTEM,
         dataset="shop",
@@ -511,10 +534,10 @@ def test_preference_study_merges_shuffles_and_credits(db: Database, ranked, tmp_
         systems=["clip_image", "bm25", "hybrid"],
         top_n=1,
         raters=["ann1", "ann2"],
-        raters_per_item=2,
+        raters_per_trial=2,
         seed=3,
     )
-    assert report.study.n_items == 3 and report.study.compared == ("clip_image", "bm25", "hybrid")
+    assert report.study.n_trials == 3 and report.study.compared == ("clip_image", "bm25", "hybrid")
     with db.read() as s:
         options = s.scalars(select(StudyItem.payload)).first()["options"]
     # it1 is top-1 of clip_image and hybrid: shown once.
@@ -523,11 +546,11 @@ def test_preference_study_merges_shuffles_and_credits(db: Database, ranked, tmp_
         {"item_id": options[1]["item_id"], "ranks": {"bm25": 1}},
     ]
     ann1 = ranked["ann1"]
-    task = study.load_task(db, ann1, study.next_assignment(db, ann1, "pick-1"))
-    assert isinstance(task, study.PreferenceTask)
-    assert [o.label for o in task.options] == ["Option 1", "Option 2"]
-    assert sorted(o.card.ext_id for o in task.options) == ["it1", "it4"]
-    assert not re.search(r"clip|bm25|hybrid|ranks|q\d", repr(task).replace(task.query_text, ""))
+    trial = load_trial(db, ann1, next_assignment(db, ann1, "pick-1"))
+    assert isinstance(trial, PreferenceTrial)
+    assert [o.label for o in trial.options] == ["Option 1", "Option 2"]
+    assert sorted(o.card.ext_id for o in trial.options) == ["it1", "it4"]
+    assert not re.search(r"clip|bm25|hybrid|ranks|q\d", repr(trial).replace(trial.query_text, ""))
     # The two raters of a query see its options in different positions (Latin rotation).
     first_shown = Counter()
     for pos, _rater, m in mappings(db, "pick-1"):
@@ -548,20 +571,20 @@ def test_preference_study_merges_shuffles_and_credits(db: Database, ranked, tmp_
         ),
     )
     with pytest.raises(ValidationError, match="choose the best result"):
-        study.submit_answer(db, ann1, task.assignment_id, Answer(preference="A"))
+        submit_answer(db, ann1, trial.assignment_id, Answer(preference="A"))
     with pytest.raises(ResultsSealed):
-        study.preference_results(db, SYSTEM, "pick-1")
-    study.close_study(db, SYSTEM, "pick-1")
-    r = study.preference_results(db, SYSTEM, "pick-1")
+        preference_results(db, SYSTEM, "pick-1")
+    close_study(db, SYSTEM, "pick-1")
+    r = preference_results(db, SYSTEM, "pick-1")
     assert [(x.label, x.count, x.n) for x in r.selections] == [
         ("bm25", 3, 6),
         ("clip_image", 3, 6),
         ("hybrid", 3, 6),
     ]
     assert r.n_shared == 3 and sum(x.count for x in r.by_position) == 6
-    assert (r.selections[0].low, r.selections[0].high) == pytest.approx(study.wilson(3, 6))
+    assert (r.selections[0].low, r.selections[0].high) == pytest.approx(wilson(3, 6))
     assert r.agreement.value is not None and r.agreement.value < 0  # the two raters always differ
-    frame = study.responses_frame(db, SYSTEM, "pick-1")
+    frame = responses_frame(db, SYSTEM, "pick-1")
     assert set(frame["credited"]) == {"clip_image,hybrid", "bm25"}
 
     # Top 3, with a TREC run file as a fourth system: every item shown once, credit to the best rank.
@@ -574,7 +597,7 @@ def test_preference_study_merges_shuffles_and_credits(db: Database, ranked, tmp_
         )
         + "q9 Q0 it1 1 1.0 mine\n"
     )
-    report = study.create_preference_study(
+    report = create_preference_study(
         db,
         SYSTEM,
         dataset="shop",
@@ -583,14 +606,12 @@ def test_preference_study_merges_shuffles_and_credits(db: Database, ranked, tmp_
         run_files={"mine": run},
         top_n=3,
         raters=["ann1", "ann2"],
-        raters_per_item=2,
+        raters_per_trial=2,
         seed=3,
     )
     assert report.skipped == {"mine: query not in the dataset": 1}
     with db.read() as s:
-        payload = s.scalars(
-            select(StudyItem.payload).join(study.Study).where(study.Study.name == "pick-3")
-        ).first()
+        payload = s.scalars(select(StudyItem.payload).join(Study).where(Study.name == "pick-3")).first()
     ranks = {ext[o["item_id"]]: o["ranks"] for o in payload["options"]}
     assert ranks == {
         "it1": {"clip_image": 1, "bm25": 2},
@@ -600,13 +621,11 @@ def test_preference_study_merges_shuffles_and_credits(db: Database, ranked, tmp_
         "it5": {"bm25": 3},
         "it6": {"mine": 3},
     }
-    assert study.credited(ranks["it3"]) == ["mine"] and study.credited(ranks["it2"]) == ["clip_image", "mine"]
+    assert credited(ranks["it3"]) == ["mine"] and credited(ranks["it2"]) == ["clip_image", "mine"]
     with pytest.raises(ValidationError, match="no ranking named nope"):
-        study.create_preference_study(db, SYSTEM, dataset="shop", name="x", systems=["bm25", "nope"])
+        create_preference_study(db, SYSTEM, dataset="shop", name="x", systems=["bm25", "nope"])
     with pytest.raises(ValidationError, match="may not name 'bm25'"):
-        study.create_preference_study(
-            db, SYSTEM, dataset="shop", name="bm25 test", systems=["bm25", "hybrid"]
-        )
+        create_preference_study(db, SYSTEM, dataset="shop", name="bm25 test", systems=["bm25", "hybrid"])
 
 
 # --------------------------------------------------------------------------- end to end
@@ -617,10 +636,10 @@ def demo_study(db: Database, tmp_path: Path, data_dir: Path, users: dict[str, Ac
     """The demo's generated/human variants, a 12-target study with 3 of 4 raters per target."""
     generate_demo(tmp_path / "demo", n_items=160, n_queries=100, seed=5)
     import_bundle(db, tmp_path / "demo", "demo", is_demo=True)
-    report = study.create_quality_study(
-        db, SYSTEM, dataset="demo", name="variants", sources=SOURCES, sample=12, raters_per_item=3, seed=4
+    report = create_quality_study(
+        db, SYSTEM, dataset="demo", name="variants", sources=SOURCES, sample=12, raters_per_trial=3, seed=4
     )
-    assert report.study.n_items == 12 and report.first_shown == {GEN: 18, HUM: 18}
+    assert report.study.n_trials == 12 and report.first_shown == {GEN: 18, HUM: 18}
     return users
 
 
@@ -637,19 +656,19 @@ def test_demo_study_end_to_end(db: Database, demo_study, tmp_path: Path) -> None
         return by_source(mapping, scores, preferred)
 
     answer_all(db, demo_study, "variants", decide)
-    assert study.study_progress(db, SYSTEM, "variants").n_answered == 36
-    study.close_study(db, SYSTEM, "variants")
-    results = study.quality_results(db, SYSTEM, "variants", n_resamples=2000)
+    assert study_progress(db, SYSTEM, "variants").n_answered == 36
+    close_study(db, SYSTEM, "variants")
+    results = quality_results(db, SYSTEM, "variants", n_resamples=2000)
     assert re.fullmatch(
-        r"generated \d\.\d\d vs human \d\.\d\d; preference \d+ % vs \d+ %, tie \d+ %", results.headline
+        r"generated \d\.\d\d vs human \d\.\d\d; preference \d+ % vs \d+ %, tie \d+ %", headline(results)
     )
     assert results.scores[0].mean < results.scores[1].mean
-    table = study.summary_table(results)
+    table = summary_table(results)
     assert list(table["source"]) == [GEN, HUM, "tie"] and table["95 % CI (bootstrap)"][0].startswith("[")
-    for chart in (study.distribution_chart(results, "overall"), study.preference_chart(results)):
+    for chart in (distribution_chart(results, "overall"), preference_chart(results)):
         spec = chart.to_dict()
         assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/")
-    written = study.write_results(db, SYSTEM, "variants", tmp_path / "out")
+    written = write_results(db, SYSTEM, "variants", tmp_path / "out")
     assert {p.name for p in written} >= {
         "report.txt",
         "summary.csv",
@@ -659,7 +678,7 @@ def test_demo_study_end_to_end(db: Database, demo_study, tmp_path: Path) -> None
         "preference.vl.json",
         "distribution_overall.html",
     }
-    assert results.headline in (tmp_path / "out" / "report.txt").read_text()
+    assert headline(results) in (tmp_path / "out" / "report.txt").read_text()
     responses = (tmp_path / "out" / "responses.csv").read_text().splitlines()
     assert len(responses) == 37 and "A_source" in responses[0] and "preferred_source" in responses[0]
     json.loads((tmp_path / "out" / "preference.vl.json").read_text())
@@ -680,7 +699,7 @@ def test_cli_study_create_close_results(db: Database, paired, tmp_path: Path) ->
         "generated,human",
         "--sample",
         "6",
-        "--raters",
+        "--raters-per-trial",
         "2",
         "--seed",
         "3",
