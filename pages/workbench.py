@@ -12,7 +12,7 @@ from db.enums import RejectReason, Role
 from services.annotation import task as ann
 from services.annotation.task import Decision, LabelInput
 from services.core.errors import QrelsError, SaveFailed
-from services.ranking.rank import search_pool
+from services.ranking.search import search_pool
 from ui.cards import render_card
 from ui.state import database, require_role
 
