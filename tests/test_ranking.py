@@ -136,3 +136,6 @@ def test_model_choice_follows_dataset_then_environment(monkeypatch) -> None:
     assert model == "qrels-demo-clip" and pretrained.endswith("qrels-demo-clip.pt")
     monkeypatch.setenv("QRELS_CLIP_PRETRAINED", "/models/local.pt")
     assert model_for({})[1] == "/models/local.pt"
+    monkeypatch.setenv("QRELS_CLIP_MODEL", "RN50")
+    assert model_for({})[0] == "RN50"  # the environment's model serves datasets that name none
+    assert model_for({"clip_model": "ViT-L-14"})[0] == "ViT-L-14"
