@@ -47,15 +47,17 @@ def main() -> None:
     from services.core.config import load_settings
     from services.datasets.settings import update_settings
     from services.ingest.importer import import_bundle
-    from services.ranking import rank as ranking
+    from services.ranking.embed import embed_dataset
+    from services.ranking.models import DEMO_SETTINGS
+    from services.ranking.rank import rank_dataset
 
     db = Database(load_settings().db_url)
     started = time.perf_counter()
     generate_demo(work / "demo", n_items=args.items, n_queries=args.queries, seed=args.seed)
     import_bundle(db, work / "demo", "demo", is_demo=True)
-    update_settings(db, "demo", dict(ranking.DEMO_SETTINGS))
-    ranking.embed_dataset(db, "demo")
-    ranking.rank_dataset(db, "demo", k=args.top)
+    update_settings(db, "demo", dict(DEMO_SETTINGS))
+    embed_dataset(db, "demo")
+    rank_dataset(db, "demo", k=args.top)
     elapsed = time.perf_counter() - started
 
     truth = [json.loads(line) for line in (work / "demo" / "truth.jsonl").read_text().splitlines()]

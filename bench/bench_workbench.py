@@ -43,7 +43,9 @@ def main() -> None:
     from services.datasets.assignment import assign
     from services.datasets.settings import update_settings
     from services.ingest.importer import import_bundle
-    from services.ranking import rank as ranking
+    from services.ranking.embed import embed_dataset
+    from services.ranking.models import DEMO_SETTINGS
+    from services.ranking.rank import rank_dataset
 
     db = Database(load_settings().db_url)
     t0 = time.perf_counter()
@@ -51,10 +53,10 @@ def main() -> None:
     t1 = time.perf_counter()
     import_bundle(db, work / "demo", "demo", is_demo=True)
     t2 = time.perf_counter()
-    update_settings(db, "demo", dict(ranking.DEMO_SETTINGS))
-    ranking.embed_dataset(db, "demo")
+    update_settings(db, "demo", dict(DEMO_SETTINGS))
+    embed_dataset(db, "demo")
     t3 = time.perf_counter()
-    ranking.rank_dataset(db, "demo", k=args.k)
+    rank_dataset(db, "demo", k=args.k)
     t4 = time.perf_counter()
     info = add_user(db, "bench", "annotator", "bench-password")
     assign(db, "demo", overlap=1, annotators=["bench"])

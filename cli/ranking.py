@@ -10,7 +10,7 @@ from cli.common import Bars, database, user_errors
 @user_errors
 def embed(dataset: str = typer.Option(..., "--dataset", "-d")) -> None:
     """Embed a dataset's item images, item texts and queries (only what is not stored yet)."""
-    from services.ranking.rank import embed_dataset
+    from services.ranking.embed import embed_dataset
 
     bars = Bars()
     try:
@@ -30,7 +30,7 @@ def rank(
     dataset: str = typer.Option(..., "--dataset", "-d"),
     k: int = typer.Option(100, "--k", help="Candidates per query and ranker."),
 ) -> None:
-    """Rank every query with CLIP (image, text) and BM25 and pool them (run `embed` first)."""
+    """Rank every query with CLIP (image, text), BM25 and their hybrid, and pool them (run `embed` first)."""
     from services.ranking.rank import rank_dataset
 
     bars = Bars()

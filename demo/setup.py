@@ -89,7 +89,8 @@ def load_demo(
         )
     elif with_ranking:
         # Candidates from the demo CLIP model, and work for the annotators, so the demo is usable at once.
-        from services.ranking.rank import embed_dataset, rank_dataset
+        from services.ranking.embed import embed_dataset
+        from services.ranking.rank import rank_dataset
 
         embed_dataset(db, DEMO_DATASET, data_dir=data_dir, progress=progress)
         rank_dataset(db, DEMO_DATASET, k=100, data_dir=data_dir, progress=progress)

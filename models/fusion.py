@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
 
-__all__ = ["RRF_K", "PooledCandidate", "SourceRank", "fuse_runs"]
+__all__ = ["RRF_K", "PooledCandidate", "RankerRank", "fuse_runs"]
 
 #: The constant of the original paper, and ranx's default.
 RRF_K = 60
@@ -28,7 +28,7 @@ RRF_K = 60
 Runs = Mapping[str, Mapping[str, Sequence[tuple[str, float]]]]
 
 
-class SourceRank(TypedDict):
+class RankerRank(TypedDict):
     """Where one ranker put a candidate: 1-based ``rank`` and that ranker's own ``score``."""
 
     rank: int
@@ -43,13 +43,13 @@ class PooledCandidate:
         item_id: the item.
         rank: 1-based position in the fused list.
         score: the RRF score.
-        sources: for each ranker that returned the item, its rank and score there.
+        rankers: for each ranker that returned the item, its rank and score there.
     """
 
     item_id: str
     rank: int
     score: float
-    sources: dict[str, SourceRank] = field(default_factory=dict)
+    rankers: dict[str, RankerRank] = field(default_factory=dict)
 
 
 def _ranked(results: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
@@ -95,20 +95,20 @@ def fuse_runs(
     query_ids = sorted({query_id for run in runs.values() for query_id in run})
     fused: dict[str, list[PooledCandidate]] = {}
     for query_id in query_ids:
-        sources: dict[str, dict[str, SourceRank]] = {}
+        by_item: dict[str, dict[str, RankerRank]] = {}
         for ranker in rankers:
             for rank, (item_id, score) in enumerate(_ranked(runs[ranker].get(query_id, ())), start=1):
-                sources.setdefault(item_id, {})[ranker] = SourceRank(rank=rank, score=score)
+                by_item.setdefault(item_id, {})[ranker] = RankerRank(rank=rank, score=score)
         scored = [
             (
                 sum(weight(ranker) / (rrf_k + hit["rank"]) for ranker, hit in sorted(by_ranker.items())),
                 item_id,
             )
-            for item_id, by_ranker in sources.items()
+            for item_id, by_ranker in by_item.items()
         ]
         scored.sort(key=lambda pair: (-pair[0], pair[1]))
         fused[query_id] = [
-            PooledCandidate(item_id=item_id, rank=rank, score=score, sources=sources[item_id])
+            PooledCandidate(item_id=item_id, rank=rank, score=score, rankers=by_item[item_id])
             for rank, (score, item_id) in enumerate(scored[:k], start=1)
         ]
     return fused

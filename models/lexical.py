@@ -10,13 +10,11 @@ stems are words.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
-from pathlib import Path
 
 import bm25s
 import numpy as np
@@ -31,8 +29,6 @@ _WORD = re.compile(r"[^\W_]+")
 _STOPWORDS = frozenset(
     unicodedata.normalize("NFKC", w).casefold() for w in (*STOPWORDS_EN, *STOPWORDS_GERMAN)
 )
-_IDS_FILE = "item_ids.json"
-_FORMAT = "qrels-bm25-v1"
 
 
 @lru_cache(maxsize=1)
@@ -50,15 +46,12 @@ def tokenize(text: str) -> list[str]:
 class Bm25Index:
     """A BM25 index over items, searched by query texts.
 
-    Build with :meth:`build` or :meth:`load`.
+    Build with :meth:`build`.
     """
 
     def __init__(self, retriever: bm25s.BM25, ids: list[str]) -> None:
         self._retriever = retriever
         self.ids = ids
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
     @classmethod
     def build(cls, ids: Sequence[str], texts: Sequence[str]) -> Bm25Index:
@@ -112,33 +105,6 @@ class Bm25Index:
         if not term_ids:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self._retriever.get_scores_from_ids(term_ids), dtype=np.float32)
-
-    def save(self, folder: Path) -> None:
-        """Write the index to ``folder`` (created if missing)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self._retriever.save(str(folder), show_progress=False)
-        (folder / _IDS_FILE).write_text(json.dumps({"format": _FORMAT, "ids": self.ids}), "utf-8")
-
-    @classmethod
-    def load(cls, folder: Path) -> Bm25Index:
-        """Read an index written by :meth:`save`.
-
-        Raises:
-            FileNotFoundError: ``folder`` holds no saved index (build one first).
-            ValueError: the folder was written by another format version (rebuild it).
-        """
-        folder = Path(folder)
-        ids_path = folder / _IDS_FILE
-        if not ids_path.is_file():
-            raise FileNotFoundError(f"no BM25 index in {folder}; build it with Bm25Index.build(...).save()")
-        meta = json.loads(ids_path.read_text("utf-8"))
-        if meta.get("format") != _FORMAT:
-            raise ValueError(
-                f"BM25 index in {folder} has format {meta.get('format')!r}, not {_FORMAT}; rebuild it"
-            )
-        retriever = bm25s.BM25.load(str(folder), show_progress=False)
-        return cls(retriever, list(meta["ids"]))
 
 
 def _top_positive(scores: np.ndarray, k: int) -> np.ndarray:

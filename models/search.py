@@ -11,16 +11,12 @@ have kept either) the row is redone with a stable sort.
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import torch
 
 from models.embedder import resolve_device
 
 __all__ = ["topk"]
-
-logger = logging.getLogger(__name__)
 
 ArrayLike = np.ndarray | torch.Tensor
 

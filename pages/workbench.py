@@ -14,7 +14,7 @@ from services.annotation.queue import progress as queue_progress
 from services.annotation.submit import LabelInput, QueryWork, submit, undo_last
 from services.annotation.task import Task, cards, load_task
 from services.core.errors import QrelsError, SaveFailed
-from services.ranking.rank import search_pool
+from services.ranking.search import search_pool
 from ui.cards import render_card
 from ui.state import database, require_role
 

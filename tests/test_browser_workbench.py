@@ -14,7 +14,9 @@ from models.embedder import DEMO_CHECKPOINT
 from services.datasets.assignment import assign
 from services.datasets.settings import update_settings
 from services.ingest.importer import import_bundle
-from services.ranking import rank as ranking
+from services.ranking.embed import embed_dataset
+from services.ranking.models import DEMO_SETTINGS
+from services.ranking.rank import rank_dataset
 from tests.browser import app_server, chromium_page, log_in, require_chromium
 from tests.conftest import PASSWORD, make_users
 
@@ -29,9 +31,9 @@ def server(sqlite_db: Database, data_dir: Path, tmp_path: Path):
     require_chromium()
     generate_demo(tmp_path / "demo", n_items=200, n_queries=12, seed=5)
     import_bundle(sqlite_db, tmp_path / "demo", "demo", is_demo=True)
-    update_settings(sqlite_db, "demo", dict(ranking.DEMO_SETTINGS))
-    ranking.embed_dataset(sqlite_db, "demo")
-    ranking.rank_dataset(sqlite_db, "demo", k=40)
+    update_settings(sqlite_db, "demo", dict(DEMO_SETTINGS))
+    embed_dataset(sqlite_db, "demo")
+    rank_dataset(sqlite_db, "demo", k=40)
     people = make_users(sqlite_db)
     assign(sqlite_db, "demo", overlap=1, annotators=["ann1"])
     with app_server(sqlite_db.url, data_dir) as base:

@@ -107,7 +107,7 @@ def _tiny_embedder(args: dict[str, Any]):
 def _child_embed(args: dict[str, Any]) -> None:
     """Embed with small shards and die (SIGKILL) while writing the keys file of shard ``die_at``."""
     from models import store as store_module
-    from services.ranking import rank as ranking
+    from services.ranking import embed as ranking
 
     ranking.EMBED_CHUNK = EMBED_CHUNK
     original = store_module._atomic_write
@@ -447,7 +447,7 @@ def test_embedding_killed_mid_shard_resumes_with_only_the_missing_chunks(
 ) -> None:
     shop = sqlite_shop
     from models.store import EmbeddingStore
-    from services.ranking import rank as ranking
+    from services.ranking import embed as ranking
 
     embedder = _tiny_embedder(tiny_model)
     folder = data_dir / "embeddings" / embedder.model_key / "image"
@@ -489,9 +489,10 @@ def test_ranking_killed_inside_its_transaction_keeps_the_previous_runs(
 ) -> None:
     from db.models import Candidate, RankerRun
     from services.ranking import rank as ranking
+    from services.ranking.embed import embed_dataset
 
     embedder = _tiny_embedder(tiny_model)
-    ranking.embed_dataset(shop, "shop", embedder=embedder, data_dir=data_dir)
+    embed_dataset(shop, "shop", embedder=embedder, data_dir=data_dir)
     ranking.rank_dataset(shop, "shop", k=5, embedder=embedder, data_dir=data_dir)
 
     def candidates() -> list[tuple]:

@@ -24,8 +24,8 @@ def test_rrf_equals_hand_computation_and_keeps_provenance() -> None:
     assert [c.rank for c in fused["q1"]] == [1, 2, 3, 4]
     for candidate in fused["q1"]:
         assert candidate.score == pytest.approx(expected[candidate.item_id], abs=1e-15)
-    assert fused["q1"][1].sources == {"bm25": {"rank": 1, "score": 12.0}, "clip": {"rank": 3, "score": 0.1}}
-    assert fused["q1"][2].sources == {"clip": {"rank": 2, "score": 0.8}}
+    assert fused["q1"][1].rankers == {"bm25": {"rank": 1, "score": 12.0}, "clip": {"rank": 3, "score": 0.1}}
+    assert fused["q1"][2].rankers == {"clip": {"rank": 2, "score": 0.8}}
     assert fused["q2"] == [PooledCandidate("x", 1, 1 / (RRF_K + 1), {"bm25": {"rank": 1, "score": 2.0}})]
 
 
@@ -37,7 +37,7 @@ def test_ranks_come_from_scores_and_ties_are_deterministic() -> None:
         "r4": {"q": [("k", 1.0)]},
     }
     fused = fuse_runs(runs, k=3)["q"]
-    assert fused[0].sources["r1"] == {"rank": 1, "score": 0.5}
+    assert fused[0].rankers["r1"] == {"rank": 1, "score": 0.5}
     assert [c.item_id for c in fused] == ["y", "z", "k"]  # k and m tie: item id decides
     assert fuse_runs(runs, k=3) == fuse_runs(dict(reversed(runs.items())), k=3)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from models.lexical import Bm25Index, tokenize
@@ -41,15 +39,6 @@ def test_search_finds_the_document_with_the_query_words(index: Bm25Index) -> Non
     assert ids[3] == ["it4"]
     assert ids[4] == [] and len(scores[4]) == 0
     assert all(list(s) == sorted(s, reverse=True) for s in scores)
-
-
-def test_save_and_load(index: Bm25Index, tmp_path: Path) -> None:
-    index.save(tmp_path / "bm25")
-    loaded = Bm25Index.load(tmp_path / "bm25")
-    query = ["wool hat", "dress"]
-    assert loaded.search(query, k=2)[0] == index.search(query, k=2)[0]
-    with pytest.raises(FileNotFoundError, match="no BM25 index"):
-        Bm25Index.load(tmp_path / "elsewhere")
 
 
 def test_build_rejects_bad_input() -> None:

@@ -20,7 +20,9 @@ from services.annotation.task import load_task
 from services.datasets.assignment import assign
 from services.datasets.settings import update_settings
 from services.ingest.importer import import_bundle
-from services.ranking import rank as ranking
+from services.ranking.embed import embed_dataset
+from services.ranking.models import DEMO_SETTINGS
+from services.ranking.rank import rank_dataset
 
 pytestmark = pytest.mark.skipif(not DEMO_CHECKPOINT.is_file(), reason="the demo CLIP checkpoint is not built")
 
@@ -36,9 +38,9 @@ def ranked_demo(db: Database, tmp_path: Path, data_dir: Path) -> tuple[Database,
     bundle = tmp_path / "demo"
     generate_demo(bundle, n_items=400, n_queries=40, seed=11)
     import_bundle(db, bundle, "demo", is_demo=True)
-    update_settings(db, "demo", dict(ranking.DEMO_SETTINGS))
-    ranking.embed_dataset(db, "demo")
-    ranking.rank_dataset(db, "demo", k=50)
+    update_settings(db, "demo", dict(DEMO_SETTINGS))
+    embed_dataset(db, "demo")
+    rank_dataset(db, "demo", k=50)
     return db, bundle
 
 

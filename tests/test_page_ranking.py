@@ -15,7 +15,7 @@ from db.models import Candidate, RankerRun
 from db.session import Database
 from services.datasets.settings import update_settings
 from services.ingest.importer import import_bundle
-from services.ranking import rank as ranking
+from services.ranking.jobs import latest_jobs
 from tests.bundles import make_bundle
 from tests.conftest import make_users
 from tests.test_ranking import TINY
@@ -55,7 +55,7 @@ def test_ranking_page_runs_the_job(sqlite_db: Database, tmp_path: Path, tiny_che
     at.button(key="ranking_start").click().run()
     assert not at.exception
     deadline = time.monotonic() + 120
-    while (job := ranking.latest_jobs(sqlite_db, "shop")[0]).status in ("queued", "running"):
+    while (job := latest_jobs(sqlite_db, "shop")[0]).status in ("queued", "running"):
         assert time.monotonic() < deadline, job
         time.sleep(0.2)
     assert job.status == "done", job.message

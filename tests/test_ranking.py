@@ -1,4 +1,4 @@
-"""Ranking service: embed (resumable, corrupt images skipped), rank with three rankers, pool with
+"""Ranking service: embed (resumable, corrupt images skipped), rank with four rankers, pool with
 provenance, composed queries, pool search — on a tiny random open_clip model."""
 
 from __future__ import annotations
@@ -15,8 +15,13 @@ from models.embedder import load_clip
 from services.core.auth import SYSTEM
 from services.core.errors import PermissionDenied, ValidationError
 from services.core.media import MediaStore
+from services.datasets.settings import DatasetSettings
 from services.ingest.importer import import_bundle
-from services.ranking import rank as ranking
+from services.ranking.embed import embed_dataset
+from services.ranking.jobs import start_ranking_job
+from services.ranking.models import DEMO_SETTINGS, model_for
+from services.ranking.rank import rank_dataset
+from services.ranking.search import clear_search_cache, search_pool
 from tests.bundles import make_bundle
 
 TINY = {
@@ -48,17 +53,17 @@ def test_embed_is_resumable_and_skips_corrupt_images(shop: Database, data_dir: P
         distinct = s.scalar(select(func.count(func.distinct(Item.image_sha256))))  # images are shared
     # The stored original went bad on disk after import: it must be reported, not crash the job.
     MediaStore(data_dir).original_path(victim.image_sha256, victim.image_ext).write_bytes(b"not an image")
-    first = ranking.embed_dataset(shop, "shop", embedder=tiny_embedder)
+    first = embed_dataset(shop, "shop", embedder=tiny_embedder)
     assert first.images_embedded == distinct - 1 and [e for e, _ in first.failed] == ["it3"]
     assert first.texts_embedded == 12 and first.queries_embedded == 4
-    again = ranking.embed_dataset(shop, "shop", embedder=tiny_embedder)
+    again = embed_dataset(shop, "shop", embedder=tiny_embedder)
     assert (again.images_embedded, again.texts_embedded, again.queries_embedded) == (0, 0, 0)
     assert again.images_stored_before == distinct - 1
 
 
 def test_rank_writes_each_ranker_and_a_pooled_run_with_provenance(shop: Database, tiny_embedder) -> None:
-    ranking.embed_dataset(shop, "shop", embedder=tiny_embedder)
-    report = ranking.rank_dataset(shop, "shop", k=5, embedder=tiny_embedder)
+    embed_dataset(shop, "shop", embedder=tiny_embedder)
+    report = rank_dataset(shop, "shop", k=5, embedder=tiny_embedder)
     assert set(report.runs) == {"clip_image", "clip_text", "bm25", "hybrid", "pooled"}
     with shop.read() as s:
         runs = {r.name: r.id for r in s.scalars(select(RankerRun))}
@@ -87,9 +92,9 @@ def test_rank_writes_each_ranker_and_a_pooled_run_with_provenance(shop: Database
 
 
 def test_rerank_replaces_runs(shop: Database, tiny_embedder) -> None:
-    ranking.embed_dataset(shop, "shop", embedder=tiny_embedder)
-    ranking.rank_dataset(shop, "shop", k=3, embedder=tiny_embedder)
-    ranking.rank_dataset(shop, "shop", k=4, embedder=tiny_embedder)
+    embed_dataset(shop, "shop", embedder=tiny_embedder)
+    rank_dataset(shop, "shop", k=3, embedder=tiny_embedder)
+    rank_dataset(shop, "shop", k=4, embedder=tiny_embedder)
     with shop.read() as s:
         assert s.scalar(select(func.count()).select_from(RankerRun)) == 5
         assert s.scalar(select(func.max(Candidate.rank)).join(RankerRun).where(RankerRun.name == "bm25")) <= 4
@@ -97,42 +102,41 @@ def test_rerank_replaces_runs(shop: Database, tiny_embedder) -> None:
 
 def test_rank_needs_embeddings_and_an_admin(shop: Database, tiny_embedder, users) -> None:
     with pytest.raises(ValidationError, match="not embedded yet"):
-        ranking.rank_dataset(shop, "shop", embedder=tiny_embedder)
+        rank_dataset(shop, "shop", embedder=tiny_embedder)
     with pytest.raises(PermissionDenied):
-        ranking.rank_dataset(shop, "shop", embedder=tiny_embedder, actor=users["ann1"])
+        rank_dataset(shop, "shop", embedder=tiny_embedder, actor=users["ann1"])
     with pytest.raises(PermissionDenied):
-        ranking.start_ranking_job(shop, "shop", actor=users["reviewer"])
+        start_ranking_job(shop, "shop", actor=users["reviewer"])
 
 
 def test_pool_search_by_text_and_like_this(shop: Database, tiny_embedder) -> None:
-    ranking.embed_dataset(shop, "shop", embedder=tiny_embedder)
-    ranking._search_cache.clear()
-    hits = ranking.search_pool(
-        shop, "shop", actor=SYSTEM, text="Description of item 7", k=12, embedder=tiny_embedder
-    )
+    embed_dataset(shop, "shop", embedder=tiny_embedder)
+    clear_search_cache()
+    hits = search_pool(shop, "shop", actor=SYSTEM, text="Description of item 7", k=12, embedder=tiny_embedder)
     with shop.read() as s:
         it7 = s.scalar(select(Item.id).where(Item.ext_id == "it7"))
-    assert 0 < len(hits) <= 12 and all(h.sources for h in hits)
+    assert 0 < len(hits) <= 12 and all(h.rankers for h in hits)
     # The CLIP rankers are random here; BM25 finds the exact words, and the fusion says so.
     (hit,) = [h for h in hits if h.item_id == it7]
-    assert hit.sources["bm25"]["rank"] == 1
+    assert hit.rankers["bm25"]["rank"] == 1
     assert (
         len(
-            ranking.search_pool(
-                shop, "shop", actor=SYSTEM, text="Description of item 7", k=5, embedder=tiny_embedder
-            )
+            search_pool(shop, "shop", actor=SYSTEM, text="Description of item 7", k=5, embedder=tiny_embedder)
         )
         == 5
     )
-    like = ranking.search_pool(shop, "shop", actor=SYSTEM, like_item=it7, k=5, embedder=tiny_embedder)
+    like = search_pool(shop, "shop", actor=SYSTEM, like_item=it7, k=5, embedder=tiny_embedder)
     assert like and it7 not in [h.item_id for h in like]
     with pytest.raises(ValidationError):
-        ranking.search_pool(shop, "shop", actor=SYSTEM, text="  ", embedder=tiny_embedder)
+        search_pool(shop, "shop", actor=SYSTEM, text="  ", embedder=tiny_embedder)
 
 
 def test_model_choice_follows_dataset_then_environment(monkeypatch) -> None:
-    assert ranking.model_for({}) == ("ViT-B-32", "laion2b_s34b_b79k")
-    model, pretrained = ranking.model_for(ranking.DEMO_SETTINGS)
+    assert model_for(DatasetSettings()) == ("ViT-B-32", "laion2b_s34b_b79k")
+    model, pretrained = model_for(DatasetSettings(**DEMO_SETTINGS))
     assert model == "qrels-demo-clip" and pretrained.endswith("qrels-demo-clip.pt")
     monkeypatch.setenv("QRELS_CLIP_PRETRAINED", "/models/local.pt")
-    assert ranking.model_for({})[1] == "/models/local.pt"
+    assert model_for(DatasetSettings())[1] == "/models/local.pt"
+    monkeypatch.setenv("QRELS_CLIP_MODEL", "RN50")
+    assert model_for(DatasetSettings())[0] == "RN50"  # the environment's model serves datasets that name none
+    assert model_for(DatasetSettings(clip_model="ViT-L-14"))[0] == "ViT-L-14"

@@ -31,7 +31,7 @@ from services.datasets import catalog as datasets
 from services.datasets.settings import update_settings
 from services.export import export
 from services.ingest.importer import import_bundle
-from services.ranking import rank as ranking
+from services.ranking import embed, jobs, rank
 from services.review import disputes as review
 from services.review.adjudication import adjudicate
 from tests.bundles import make_bundle
@@ -54,9 +54,9 @@ def admin_and_reviewer_services(db: Database, tmp_path: Path):
         ("datasets.delete_dataset", lambda a: datasets.delete_dataset(db, "shop", actor=a)),
         ("assignment.assign", lambda a: assignment.assign(db, "shop", actor=a)),
         ("assignment.queue_sizes", lambda a: assignment.queue_sizes(db, actor=a)),
-        ("ranking.embed_dataset", lambda a: ranking.embed_dataset(db, "shop", actor=a)),
-        ("ranking.rank_dataset", lambda a: ranking.rank_dataset(db, "shop", actor=a)),
-        ("ranking.start_ranking_job", lambda a: ranking.start_ranking_job(db, "shop", actor=a)),
+        ("ranking.embed_dataset", lambda a: embed.embed_dataset(db, "shop", actor=a)),
+        ("ranking.rank_dataset", lambda a: rank.rank_dataset(db, "shop", actor=a)),
+        ("ranking.start_ranking_job", lambda a: jobs.start_ranking_job(db, "shop", actor=a)),
         ("review.review_queue", lambda a: review.review_queue(db, a, "shop")),
         ("review.load_case", lambda a: review.load_case(db, a, 1)),
         ("review.adjudicate", lambda a: adjudicate(db, a, 1, items={}, verdict="accept")),

@@ -1,0 +1,103 @@
+"""Embedding a dataset: item images, item texts and query texts, resumably.
+
+Vectors go to the on-disk :class:`models.store.EmbeddingStore`, keyed by content: images by their
+SHA-256 (deduplicated), texts by a hash of the text, so a rerun embeds only what is new. Images
+are stored in chunks of :data:`EMBED_CHUNK`, so an interrupted run loses at most one chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from db.enums import Role
+from db.session import Database
+from models.embedder import ClipEmbedder
+from models.store import EmbeddingStore, text_key
+from services.core.auth import SYSTEM, Actor, allow
+from services.core.config import load_settings
+from services.core.media import MediaStore
+from services.ranking.models import embedder_for, store_for
+from services.ranking.pool import load_pool, load_queries, load_ref_images
+from services.ranking.rankers import Progress
+
+log = logging.getLogger(__name__)
+
+EMBED_CHUNK = 2048  # images per stored shard: an interrupted run loses at most one chunk
+
+
+@dataclass(frozen=True)
+class EmbedReport:
+    model_key: str
+    images_embedded: int
+    images_stored_before: int
+    texts_embedded: int
+    queries_embedded: int
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (item ext id, reason)
+
+
+@allow(Role.ADMIN)
+def embed_dataset(
+    db: Database,
+    dataset: str,
+    *,
+    embedder: ClipEmbedder | None = None,
+    data_dir: Path | None = None,
+    progress: Progress | None = None,
+    actor: Actor = SYSTEM,
+) -> EmbedReport:
+    """Embed every item image, item text and query text not stored yet (resumable).
+
+    Unreadable images are reported by item id and skipped; the rest of the job goes on.
+    """
+    with db.read() as s:
+        pool = load_pool(s, dataset)
+        queries = load_queries(s, pool.dataset_id)
+        ref_images = load_ref_images(s, pool.dataset_id)
+    embedder = embedder or embedder_for(pool.settings)
+    store = store_for(embedder, data_dir)
+    media = MediaStore(data_dir or load_settings().data_dir)
+
+    # Images, deduplicated by content; stored in chunks so an interrupted run resumes.
+    by_key: dict[str, tuple[str, Path]] = {}
+    for ext_id, key, ext in zip(pool.ext_ids, pool.image_keys, pool.image_ext, strict=True):
+        if key is not None and key not in by_key:
+            by_key[key] = (ext_id, media.original_path(key, ext or "jpg"))
+    for sha, ext in ref_images:
+        by_key.setdefault(sha, (f"query-ref:{sha[:12]}", media.original_path(sha, ext or "jpg")))
+    todo = store.missing("image", list(by_key))
+    failed: list[tuple[str, str]] = []
+    embedded = 0
+    for start in range(0, len(todo), EMBED_CHUNK):
+        chunk = todo[start : start + EMBED_CHUNK]
+        result = embedder.embed_image_files([(key, by_key[key][1]) for key in chunk])
+        if result.ids:
+            store.put("image", result.ids, result.vectors)
+        failed.extend((by_key[key][0], reason) for key, reason in result.failed)
+        embedded += len(result.ids)
+        if progress is not None:
+            progress("embedding images", min(start + EMBED_CHUNK, len(todo)), len(todo))
+
+    texts_done = _embed_texts(
+        store, embedder, "text", dict(zip(pool.text_keys, pool.texts, strict=True)), progress
+    )
+    query_texts = {text_key(t): t for t in queries.texts}
+    queries_done = _embed_texts(store, embedder, "query", query_texts, progress)
+    report = EmbedReport(
+        embedder.model_key, embedded, len(by_key) - len(todo), texts_done, queries_done, failed
+    )
+    log.info("embedded %s: %s", dataset, report)
+    return report
+
+
+def _embed_texts(
+    store: EmbeddingStore, embedder: ClipEmbedder, kind: str, texts: dict[str, str], progress: Progress | None
+) -> int:
+    todo = store.missing(kind, list(texts))
+    for start in range(0, len(todo), EMBED_CHUNK):
+        chunk = todo[start : start + EMBED_CHUNK]
+        store.put(kind, chunk, embedder.embed_texts([texts[k] for k in chunk]))
+        if progress is not None:
+            progress(f"embedding {kind}s", min(start + EMBED_CHUNK, len(todo)), len(todo))
+    return len(todo)
