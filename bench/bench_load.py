@@ -57,7 +57,7 @@ from db.models import (  # noqa: E402
 )
 from db.session import Database  # noqa: E402
 from services.annotation.queue import my_datasets, next_assignment  # noqa: E402
-from services.annotation.submit import LabelInput, QueryWork, SubmitResult, submit  # noqa: E402  # noqa: E402
+from services.annotation.submit import LabelInput, QueryWork, SubmitResult, submit  # noqa: E402
 from services.annotation.task import Task, load_task  # noqa: E402
 from services.core import auth  # noqa: E402
 from services.core.errors import SaveFailed  # noqa: E402

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from db.models import StudyResponse
 from db.session import Database
+from db.studies import StudyResponse
 from services.core.auth import SYSTEM
 from services.ingest.importer import import_bundle
 from services.study.admin import study_info

@@ -8,8 +8,8 @@ import time
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from db.models import StudyResponse
 from db.session import Database
+from db.studies import StudyResponse
 from services.core.auth import SYSTEM, Actor
 from services.study.admin import close_study, study_info
 from services.study.create import create_preference_study

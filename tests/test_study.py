@@ -16,19 +16,9 @@ from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from cli.main import app as cli_app
-from db.models import (
-    Candidate,
-    Dataset,
-    Item,
-    Query,
-    RankerRun,
-    Study,
-    StudyAssignment,
-    StudyItem,
-    StudyResponse,
-    User,
-)
+from db.models import Candidate, Dataset, Item, Query, RankerRun, User
 from db.session import Database
+from db.studies import Study, StudyAssignment, StudyResponse, StudyTrial
 from demo.writer import generate_demo
 from services.core.auth import SYSTEM, Actor
 from services.core.errors import PermissionDenied, ValidationError
@@ -119,12 +109,12 @@ def mappings(db: Database, name: str) -> list[tuple[int, str, dict]]:
         return [
             (pos, rater, mapping)
             for pos, rater, mapping in s.execute(
-                select(StudyItem.position, User.name, StudyAssignment.mapping)
-                .join(StudyItem, StudyItem.id == StudyAssignment.study_item_id)
+                select(StudyTrial.position, User.name, StudyAssignment.mapping)
+                .join(StudyTrial, StudyTrial.id == StudyAssignment.trial_id)
                 .join(User, User.id == StudyAssignment.rater_id)
-                .join(Study, Study.id == StudyItem.study_id)
+                .join(Study, Study.id == StudyTrial.study_id)
                 .where(Study.name == name)
-                .order_by(StudyItem.position, User.name)
+                .order_by(StudyTrial.position, User.name)
             )
         ]
 
@@ -133,7 +123,10 @@ def groups(db: Database, name: str) -> list[str]:
     with db.read() as s:
         return list(
             s.scalars(
-                select(StudyItem.group_key).join(Study).where(Study.name == name).order_by(StudyItem.position)
+                select(StudyTrial.group_key)
+                .join(Study)
+                .where(Study.name == name)
+                .order_by(StudyTrial.position)
             )
         )
 
@@ -143,10 +136,10 @@ def answer_all(db: Database, users: dict[str, Actor], name: str, decide) -> None
     by_rater = {}
     with db.read() as s:
         for aid, pos, rater, mapping in s.execute(
-            select(StudyAssignment.id, StudyItem.position, User.name, StudyAssignment.mapping)
-            .join(StudyItem, StudyItem.id == StudyAssignment.study_item_id)
+            select(StudyAssignment.id, StudyTrial.position, User.name, StudyAssignment.mapping)
+            .join(StudyTrial, StudyTrial.id == StudyAssignment.trial_id)
             .join(User, User.id == StudyAssignment.rater_id)
-            .join(Study, Study.id == StudyItem.study_id)
+            .join(Study, Study.id == StudyTrial.study_id)
             .where(Study.name == name)
         ):
             by_rater.setdefault(rater, []).append((aid, pos, mapping))
@@ -539,7 +532,7 @@ def test_preference_study_merges_shuffles_and_credits(db: Database, ranked, tmp_
     )
     assert report.study.n_trials == 3 and report.study.compared == ("clip_image", "bm25", "hybrid")
     with db.read() as s:
-        options = s.scalars(select(StudyItem.payload)).first()["options"]
+        options = s.scalars(select(StudyTrial.payload)).first()["options"]
     # it1 is top-1 of clip_image and hybrid: shown once.
     assert options == [
         {"item_id": options[0]["item_id"], "ranks": {"clip_image": 1, "hybrid": 1}},
@@ -611,7 +604,7 @@ def test_preference_study_merges_shuffles_and_credits(db: Database, ranked, tmp_
     )
     assert report.skipped == {"mine: query not in the dataset": 1}
     with db.read() as s:
-        payload = s.scalars(select(StudyItem.payload).join(Study).where(Study.name == "pick-3")).first()
+        payload = s.scalars(select(StudyTrial.payload).join(Study).where(Study.name == "pick-3")).first()
     ranks = {ext[o["item_id"]]: o["ranks"] for o in payload["options"]}
     assert ranks == {
         "it1": {"clip_image": 1, "bm25": 2},

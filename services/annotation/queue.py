@@ -12,11 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.enums import AssignmentStatus, Role
-from db.models import (
-    Assignment,
-    Dataset,
-    Query,
-)
+from db.models import Assignment, Dataset, Query
 from db.session import Database
 from services.core.auth import Actor, allow
 from services.core.errors import NotFoundError, PermissionDenied

@@ -16,17 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.enums import Provenance, RevisionKind, Role, Verdict
-from db.models import (
-    Candidate,
-    Dataset,
-    Item,
-    Judgment,
-    Qrel,
-    Query,
-    QueryRevision,
-    QueryVerdict,
-    RankerRun,
-)
+from db.models import Candidate, Dataset, Item, Judgment, Qrel, Query, QueryRevision, QueryVerdict, RankerRun
 from db.session import Database
 from services.annotation.queue import Progress, own_assignment, progress_in
 from services.core.auth import Actor, allow

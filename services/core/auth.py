@@ -15,7 +15,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import ParamSpec, TypeVar
 
 from argon2 import PasswordHasher
@@ -224,8 +224,6 @@ def authenticate(db: Database, name: str, password: str, *, now: datetime | None
             _hasher.verify(_DUMMY_HASH, password or "x")
         raise AuthError("wrong user name or password")  # nothing is written for unknown names
     locked_until = user.locked_until
-    if locked_until is not None and locked_until.tzinfo is None:  # SQLite drops the zone
-        locked_until = locked_until.replace(tzinfo=UTC)
     if locked_until is not None and locked_until > now:
         minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
         raise AuthError(f"too many failed logins; try again in {minutes} minute(s) or ask an admin")

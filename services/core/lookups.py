@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Dataset, Query, User
+from db.studies import Study
 from services.core.errors import NotFoundError
 
 
@@ -44,3 +45,18 @@ def user_or_404(s: Session, name: str) -> User:
     if found is None:
         raise NotFoundError(f"no user named {name!r}; `python cli.py users list` lists them")
     return found
+
+
+def study_or_404(s: Session, name: str, *, lock: bool = False) -> Study:
+    """The study called ``name``; ``lock`` takes its row lock for the transaction.
+
+    Raises:
+        NotFoundError: no study of that name.
+    """
+    stmt = select(Study).where(Study.name == name)
+    if lock:
+        stmt = stmt.with_for_update()
+    study = s.scalar(stmt)
+    if study is None:
+        raise NotFoundError(f"no study named {name!r}; `python cli.py study` lists what studies can do")
+    return study

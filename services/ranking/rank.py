@@ -2,7 +2,7 @@
 
 The rankers are listed in :mod:`services.ranking.rankers`. The candidate list of a query is the
 union of each ranker's top-k, ordered by weighted reciprocal rank fusion; every pooled row keeps
-each ranker's rank and score (its rankers, stored in ``Candidate.sources``), so a positive an
+each ranker's rank and score (``Candidate.rankers``), so a positive an
 annotator adds from it carries where it came from. The runs of a dataset are replaced in one
 transaction: a ranking that dies half-way leaves the previous runs as they were. Ranking reads
 the vectors :func:`services.ranking.embed.embed_dataset` stored.
@@ -198,7 +198,7 @@ def _write_runs(
                     "item_id": item,
                     "rank": r,
                     "score": sc,
-                    "sources": {},
+                    "rankers": {},
                 }
                 for qid, hits in run.items()
                 for r, (item, sc) in enumerate(hits, start=1)
@@ -216,7 +216,7 @@ def _write_runs(
                 "item_id": c.item_id,
                 "rank": c.rank,
                 "score": c.score,
-                "sources": c.rankers,  # the db column keeps its old name until migration 0002
+                "rankers": c.rankers,
             }
             for qid, cands in pooled.items()
             for c in cands

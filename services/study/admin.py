@@ -13,27 +13,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.enums import Role, StudyStatus
-from db.models import (
-    Dataset,
-    Query,
-    RankerRun,
-    Study,
-    StudyAssignment,
-    StudyItem,
-    StudyResponse,
-    User,
-    utcnow,
-)
+from db.models import Dataset, Query, RankerRun, User, utcnow
 from db.session import Database
+from db.studies import Study, StudyAssignment, StudyResponse, StudyTrial
 from services.core.auth import Actor, allow
-from services.core.errors import NotFoundError
-from services.core.lookups import dataset_or_404
+from services.core.lookups import dataset_or_404, study_or_404
 from services.study.rubric import Criterion, rubric_of
 
 log = logging.getLogger(__name__)
@@ -79,36 +69,16 @@ class StudyProgress:
     raters: list[RaterProgress]
 
 
-def study_or_404(s: Session, name: str, *, lock: bool = False) -> Study:
-    """The study called ``name``; ``lock`` takes its row lock for the transaction.
-
-    Raises:
-        NotFoundError: no study of that name.
-    """
-    stmt = select(Study).where(Study.name == name)
-    if lock:
-        stmt = stmt.with_for_update()
-    study = s.scalar(stmt)
-    if study is None:
-        raise NotFoundError(f"no study named {name!r}")
-    return study
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite drops the time zone; every stored time is UTC."""
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
-
-
 def info_of(s: Session, study: Study) -> StudyInfo:
     """A study's settings and counts."""
     config = study.config or {}
-    n_trials = s.scalar(select(func.count()).select_from(StudyItem).where(StudyItem.study_id == study.id))
+    n_trials = s.scalar(select(func.count()).select_from(StudyTrial).where(StudyTrial.study_id == study.id))
     n_assignments, n_answered = s.execute(
         select(func.count(StudyAssignment.id), func.count(StudyResponse.id))
         .select_from(StudyAssignment)
-        .join(StudyItem, StudyItem.id == StudyAssignment.study_item_id)
+        .join(StudyTrial, StudyTrial.id == StudyAssignment.trial_id)
         .outerjoin(StudyResponse, StudyResponse.assignment_id == StudyAssignment.id)
-        .where(StudyItem.study_id == study.id)
+        .where(StudyTrial.study_id == study.id)
     ).one()
     return StudyInfo(
         name=study.name,
@@ -124,8 +94,8 @@ def info_of(s: Session, study: Study) -> StudyInfo:
         n_trials=n_trials or 0,
         n_assignments=n_assignments or 0,
         n_answered=n_answered or 0,
-        created_at=aware(study.created_at),
-        closed_at=aware(study.closed_at),
+        created_at=study.created_at,
+        closed_at=study.closed_at,
     )
 
 
@@ -173,10 +143,10 @@ def study_progress(db: Database, actor: Actor, name: str) -> StudyProgress:
         rows = s.execute(
             select(User.name, func.count(StudyAssignment.id), func.count(StudyResponse.id))
             .select_from(StudyAssignment)
-            .join(StudyItem, StudyItem.id == StudyAssignment.study_item_id)
+            .join(StudyTrial, StudyTrial.id == StudyAssignment.trial_id)
             .join(User, User.id == StudyAssignment.rater_id)
             .outerjoin(StudyResponse, StudyResponse.assignment_id == StudyAssignment.id)
-            .where(StudyItem.study_id == study.id)
+            .where(StudyTrial.study_id == study.id)
             .group_by(User.name)
             .order_by(User.name)
         ).all()

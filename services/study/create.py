@@ -9,7 +9,7 @@
   dataset or TREC run files), each system's top-1 or top-3 results, merged so that an item several
   systems return is shown once, shuffled and labelled "Option 1..n". The rater picks the best.
 
-The unblinded content of a trial lives in ``StudyItem.payload`` and ``StudyAssignment.mapping``;
+The unblinded content of a trial lives in ``StudyTrial.payload`` and ``StudyAssignment.mapping``;
 the design (raters, sides, option order, queue order) comes from :mod:`services.study.design`, all
 drawn from the study's seed, so the same arguments give the same study.
 """
@@ -29,8 +29,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.enums import Role, StudyKind, StudyStatus
-from db.models import Dataset, Qrel, Query, Study, StudyAssignment, StudyItem, User
+from db.models import Dataset, Qrel, Query, User
 from db.session import Database
+from db.studies import Study, StudyAssignment, StudyTrial
 from models.hashing import sha256_file
 from services.core.auth import Actor, allow
 from services.core.errors import ValidationError
@@ -134,7 +135,7 @@ def _write_study(
     s.flush()
     trials = []
     for position, p in enumerate(planned):
-        trial = StudyItem(
+        trial = StudyTrial(
             study_id=study.id,
             position=position,
             group_key=p.group_key,
@@ -148,7 +149,7 @@ def _write_study(
         trial_n, rater_id = layout.pairs[n]
         s.add(
             StudyAssignment(
-                study_item_id=trials[trial_n].id,
+                trial_id=trials[trial_n].id,
                 rater_id=rater_id,
                 position=layout.positions[n],
                 mapping=layout.mappings[n],

@@ -4,7 +4,7 @@ Blinding, enforced here rather than by the pages:
 
 - What a rater receives (:class:`QualityTrial`, :class:`PreferenceTrial`) holds display texts,
   images and labels only: no query id, source, system name, or other raters' answers. The
-  unblinded content lives in ``StudyItem.payload`` and ``StudyAssignment.mapping`` and is read
+  unblinded content lives in ``StudyTrial.payload`` and ``StudyAssignment.mapping`` and is read
   only by admin services after closing. A rater names an assignment by its id, which is checked
   against the rater; assignments are inserted in a shuffled order, so an id says nothing about
   the order its queries are shown in.
@@ -23,14 +23,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.enums import StudyKind, StudyStatus
-from db.models import Item, Query, Study, StudyAssignment, StudyItem, StudyResponse
+from db.models import Item, Query
 from db.session import Database
+from db.studies import Study, StudyAssignment, StudyResponse, StudyTrial
 from services.core.auth import EVERYONE, Actor, allow
 from services.core.cards import Card, RefView, card_of
 from services.core.config import load_settings
 from services.core.errors import PermissionDenied, ValidationError
+from services.core.lookups import study_or_404
 from services.core.media import MediaStore
-from services.study.admin import study_or_404
 from services.study.design import TIE, A, B, option_number
 from services.study.rubric import SCALE, Criterion, rubric_of
 
@@ -138,8 +139,8 @@ def my_studies(db: Database, actor: Actor) -> list[RaterStudy]:
                 func.count(StudyResponse.id),
             )
             .select_from(StudyAssignment)
-            .join(StudyItem, StudyItem.id == StudyAssignment.study_item_id)
-            .join(Study, Study.id == StudyItem.study_id)
+            .join(StudyTrial, StudyTrial.id == StudyAssignment.trial_id)
+            .join(Study, Study.id == StudyTrial.study_id)
             .outerjoin(StudyResponse, StudyResponse.assignment_id == StudyAssignment.id)
             .where(StudyAssignment.rater_id == actor.id)
             .group_by(Study.id, Study.name, Study.kind, Study.status)
@@ -159,9 +160,9 @@ def my_queue(db: Database, actor: Actor, study: str) -> list[QueueEntry]:
 def _queue(s: Session, actor: Actor, study_id: int) -> list[QueueEntry]:
     rows = s.execute(
         select(StudyAssignment.id, StudyResponse.id)
-        .join(StudyItem, StudyItem.id == StudyAssignment.study_item_id)
+        .join(StudyTrial, StudyTrial.id == StudyAssignment.trial_id)
         .outerjoin(StudyResponse, StudyResponse.assignment_id == StudyAssignment.id)
-        .where(StudyItem.study_id == study_id, StudyAssignment.rater_id == actor.id)
+        .where(StudyTrial.study_id == study_id, StudyAssignment.rater_id == actor.id)
         .order_by(StudyAssignment.position, StudyAssignment.id)
     ).all()
     return [QueueEntry(aid, n, rid is not None) for n, (aid, rid) in enumerate(rows, start=1)]
@@ -173,12 +174,12 @@ def next_assignment(db: Database, actor: Actor, study: str) -> int | None:
     return next((e.assignment_id for e in my_queue(db, actor, study) if not e.answered), None)
 
 
-def _own(s: Session, actor: Actor, assignment_id: int) -> tuple[StudyAssignment, StudyItem, Study]:
+def _own(s: Session, actor: Actor, assignment_id: int) -> tuple[StudyAssignment, StudyTrial, Study]:
     a = s.get(StudyAssignment, assignment_id)
     if a is None or a.rater_id != actor.id:
         # One message for both: a rater learns nothing about other raters' assignments.
         raise PermissionDenied("this item is not in your study queue")
-    trial = s.get(StudyItem, a.study_item_id)
+    trial = s.get(StudyTrial, a.trial_id)
     return a, trial, s.get(Study, trial.study_id)
 
 

@@ -21,13 +21,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.enums import Role, StudyKind, StudyStatus
-from db.models import Dataset, Item, Study, StudyAssignment, StudyItem, StudyResponse, User
+from db.models import Dataset, Item, User
 from db.session import Database
+from db.studies import Study, StudyAssignment, StudyResponse, StudyTrial
 from services.agreement import stats as agreement_stats
 from services.agreement.stats import Coefficient
 from services.core.auth import Actor, allow
 from services.core.errors import PermissionDenied, ValidationError
-from services.study.admin import aware, study_or_404
+from services.core.lookups import study_or_404
 from services.study.design import TIE, A, B, option_label, option_number
 from services.study.rubric import SCALE, rubric_of
 from services.study.stats import N_RESAMPLES, Share, StatTest, binomial_test, mean_ci, share, wilcoxon_test
@@ -97,7 +98,7 @@ class PreferenceResults:
 
 @dataclass
 class _Row:
-    trial: StudyItem
+    trial: StudyTrial
     assignment: StudyAssignment
     response: StudyResponse
     rater: str
@@ -112,15 +113,15 @@ def _closed_rows(s: Session, name: str) -> tuple[Study, list[_Row], int]:
     rows = [
         _Row(trial, a, r, rater)
         for trial, a, r, rater in s.execute(
-            select(StudyItem, StudyAssignment, StudyResponse, User.name)
-            .join(StudyAssignment, StudyAssignment.study_item_id == StudyItem.id)
+            select(StudyTrial, StudyAssignment, StudyResponse, User.name)
+            .join(StudyAssignment, StudyAssignment.trial_id == StudyTrial.id)
             .join(StudyResponse, StudyResponse.assignment_id == StudyAssignment.id)
             .join(User, User.id == StudyAssignment.rater_id)
-            .where(StudyItem.study_id == study.id)
-            .order_by(StudyItem.position, User.name)
+            .where(StudyTrial.study_id == study.id)
+            .order_by(StudyTrial.position, User.name)
         )
     ]
-    n_trials = s.scalar(select(func.count()).select_from(StudyItem).where(StudyItem.study_id == study.id))
+    n_trials = s.scalar(select(func.count()).select_from(StudyTrial).where(StudyTrial.study_id == study.id))
     return study, rows, n_trials or 0
 
 
@@ -341,6 +342,6 @@ def responses_frame(db: Database, actor: Actor, name: str) -> pd.DataFrame:
                 }
             )
         record["comment"] = r.comment
-        record["answered_at"] = aware(r.created_at).isoformat() if r.created_at else None
+        record["answered_at"] = r.created_at.isoformat() if r.created_at else None
         records.append(record)
     return pd.DataFrame.from_records(records)
