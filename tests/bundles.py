@@ -88,6 +88,6 @@ def add_pooled_candidates(db, dataset: str) -> None:
                         item_id=item,
                         rank=rank,
                         score=1.0 / rank,
-                        sources={"clip_image": {"rank": rank, "score": 0.5}},
+                        rankers={"clip_image": {"rank": rank, "score": 0.5}},
                     )
                 )

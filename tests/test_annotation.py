@@ -50,7 +50,7 @@ def shop(db: Database, tmp_path: Path, data_dir: Path, users: dict[str, Actor]) 
                         item_id=items[ext],
                         rank=rank,
                         score=1.0 / rank,
-                        sources={
+                        rankers={
                             "clip_image": {"rank": rank, "score": 0.5},
                             "bm25": {"rank": rank + 1, "score": 3.0},
                         },

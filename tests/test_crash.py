@@ -504,7 +504,7 @@ def test_ranking_killed_inside_its_transaction_keeps_the_previous_runs(
                     Candidate.item_id,
                     Candidate.rank,
                     Candidate.score,
-                    Candidate.sources,
+                    Candidate.rankers,
                 )
                 .join(RankerRun, RankerRun.id == Candidate.run_id)
                 .order_by(RankerRun.name, Candidate.query_id, Candidate.rank)

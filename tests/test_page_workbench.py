@@ -34,7 +34,7 @@ def shop(sqlite_db: Database, tmp_path: Path) -> Database:
             for rank, item in enumerate(items, start=1):
                 s.add(
                     Candidate(
-                        run_id=run.id, query_id=qid, item_id=item, rank=rank, score=1 / rank, sources={}
+                        run_id=run.id, query_id=qid, item_id=item, rank=rank, score=1 / rank, rankers={}
                     )
                 )
     return sqlite_db

@@ -78,8 +78,8 @@ def test_rank_writes_each_ranker_and_a_pooled_run_with_provenance(shop: Database
         ref_item = q1.refs[0].item_id
     assert all(rank <= 5 for rank, _ in per_ranker.values())
     for c in pooled:
-        assert c.sources, "every pooled candidate names its rankers"
-        for name, source in c.sources.items():
+        assert c.rankers, "every pooled candidate names its rankers"
+        for name, source in c.rankers.items():
             assert per_ranker[(name, c.query_id, c.item_id)][0] == source["rank"]
     for qid in {c.query_id for c in pooled}:
         ranks = sorted(c.rank for c in pooled if c.query_id == qid)
