@@ -42,7 +42,7 @@ from services.core.config import load_settings
 from services.core.errors import NotFoundError, PermissionDenied, SaveFailed, ValidationError
 from services.core.lookups import dataset_or_404
 from services.core.media import MediaStore
-from services.formats.native import MAX_QUERY_CHARS, ZERO_WIDTH
+from services.formats.limits import MAX_QUERY_CHARS, ZERO_WIDTH
 
 PENDING, SKIPPED, DONE = "pending", "skipped", "done"
 MAX_NOTE_CHARS = 2_000

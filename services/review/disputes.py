@@ -36,7 +36,7 @@ from services.core.config import load_settings
 from services.core.errors import NotFoundError, ValidationError
 from services.core.lookups import dataset_or_404
 from services.core.media import MediaStore
-from services.formats.native import MAX_QUERY_CHARS
+from services.formats.limits import MAX_QUERY_CHARS
 
 KINDS = ("verdict", "positive", "added", "flagged")
 
