@@ -12,10 +12,11 @@ from typer.testing import CliRunner
 from cli.main import app as cli_app
 from db.models import Candidate, Dataset, RankerRun
 from db.session import Database
-from services.cleaning.consensus import Policy
 from services.cleaning.evaluation import METRICS, evaluate_dataset, read_export_qrels, score_run
+from services.cleaning.policy import Policy
 from services.core.errors import NotFoundError, PermissionDenied, ValidationError
-from services.export.export import ExportOptions, export_dataset
+from services.export.export import export_dataset
+from services.export.options import ExportOptions
 from tests.test_consensus import Votes
 from tests.test_export import cleaned, shop  # noqa: F401 (fixtures)
 

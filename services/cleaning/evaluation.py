@@ -26,7 +26,8 @@ from sqlalchemy import select
 from db.enums import Role
 from db.models import Candidate, Item, Qrel, Query, RankerRun
 from db.session import Database
-from services.cleaning.consensus import Policy, compute_consensus
+from services.cleaning.consensus import compute_consensus
+from services.cleaning.policy import Policy
 from services.core.auth import SYSTEM, Actor, allow
 from services.core.errors import BundleError, NotFoundError, ValidationError
 from services.core.lookups import dataset_or_404
