@@ -130,6 +130,11 @@ def test_cleaned_labels_from_an_export_folder(
     (stranger / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tit1\n")
     with pytest.raises(ValidationError, match=r"qrels\.tsv:2: malformed"):
         evaluate_dataset(db, "shop", export_dir=stranger)
+    (stranger / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tit1\t0.5\n")
+    with pytest.raises(
+        ValidationError, match=r"qrels\.tsv:2: malformed qrels line: score '0\.5' is not an integer"
+    ):
+        evaluate_dataset(db, "shop", export_dir=stranger)
 
 
 @SQLITE_ONLY

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from db.enums import Provenance
 from services.cleaning.policy import Policy
 
 # Why a query is not in the export.
@@ -36,9 +37,9 @@ class Addition:
 
     def describe(self) -> str:
         """One readable phrase, e.g. ``ann1: candidate (pooled rank 7; bm25 #12, clip_image #3)``."""
-        if self.provenance == "search":
+        if self.provenance == Provenance.SEARCH:
             return f"{self.by}: search {self.detail.get('text', '')!r}"
-        if self.provenance == "candidate":
+        if self.provenance == Provenance.CANDIDATE:
             parts = []
             if self.detail.get("rank") is not None:
                 parts.append(f"pooled rank {self.detail['rank']}")

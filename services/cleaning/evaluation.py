@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from db.enums import Role
+from db.enums import Role, RunKind
 from db.models import Candidate, Item, Qrel, Query, RankerRun
 from db.session import Database
 from services.cleaning.consensus import compute_consensus
@@ -56,7 +56,6 @@ class RunScores:
     """One ranking's metrics against one set of labels."""
 
     run: str
-    kind: str  # ranker | pooled | imported
     labels: str  # original | cleaned
     n_queries: int
     scores: dict[str, float]  # metric -> mean over the labels' queries
@@ -150,14 +149,14 @@ def _labels(db: Database, dataset: str) -> tuple[int, QrelsDict, dict[str, int]]
         return ds.id, dict(original), query_ids
 
 
-def _runs(db: Database, dataset_id: int, depth: int) -> list[tuple[str, str, RunDict]]:
+def _runs(db: Database, dataset_id: int, depth: int) -> list[tuple[str, RunDict]]:
     with db.read() as s:
         runs = s.execute(
             select(RankerRun.id, RankerRun.name, RankerRun.kind).where(RankerRun.dataset_id == dataset_id)
         ).all()
         out = []
         # Rankers by name, the pooled ranking last: the order of the table and chart.
-        for run_id, name, kind in sorted(runs, key=lambda r: (r.kind == "pooled", r.name)):
+        for run_id, name, _ in sorted(runs, key=lambda r: (r.kind == RunKind.POOLED, r.name)):
             ranking: RunDict = defaultdict(dict)
             for q, i, rank in s.execute(
                 select(Query.ext_id, Item.ext_id, Candidate.rank)
@@ -166,7 +165,7 @@ def _runs(db: Database, dataset_id: int, depth: int) -> list[tuple[str, str, Run
                 .where(Candidate.run_id == run_id, Candidate.rank <= depth)
             ):
                 ranking[q][i] = 1.0 / rank
-            out.append((name, kind, dict(ranking)))
+            out.append((name, dict(ranking)))
         return out
 
 
@@ -232,9 +231,9 @@ def evaluate_dataset(
 
     scores: list[RunScores] = []
     missed: list[MissedPositives] = []
-    for name, kind, run in _runs(db, dataset_id, depth):
-        scores.append(RunScores(name, kind, ORIGINAL, len(original), score_run(original, run)))
-        scores.append(RunScores(name, kind, CLEANED, len(cleaned), score_run(cleaned, run)))
+    for name, run in _runs(db, dataset_id, depth):
+        scores.append(RunScores(name, ORIGINAL, len(original), score_run(original, run)))
+        scores.append(RunScores(name, CLEANED, len(cleaned), score_run(cleaned, run)))
         hits = 0
         for q, items in missed_positives.items():
             top = run.get(q, {})  # scores are 1 / rank

@@ -76,7 +76,6 @@ class DroppedQuery:
 class ExportReport:
     dataset: str
     out_dir: Path
-    export_id: int
     files: list[str]  # relative paths, sorted
     counts: dict[str, Any]
     dropped: list[DroppedQuery]  # by consensus, sorted by query id (not the unsampled ones)
@@ -161,13 +160,10 @@ def export_dataset(
             out_path=str(out),
         )
         s.add(record)
-        s.flush()
-        export_id = record.id
     log.info("exported %s to %s: %s", dataset, out, counts)
     return ExportReport(
         dataset=dataset,
         out_dir=out,
-        export_id=export_id,
         files=sorted([*folder.files, MANIFEST]),
         counts=counts,
         dropped=[

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, insert, select
 
-from db.enums import ImageStatus, Role
+from db.enums import ImageStatus, RevisionKind, Role
 from db.models import Dataset, Item, Qrel, Query, QueryRef, QueryRevision
 from db.session import Database
 from services.core.auth import SYSTEM, Actor, allow
@@ -279,7 +279,10 @@ def import_parsed(
                 query_ids[ext_id] = row_id
             s.execute(
                 insert(QueryRevision),
-                [{"query_id": query_ids[q.ext_id], "text": q.text, "kind": "original"} for q in chunk],
+                [
+                    {"query_id": query_ids[q.ext_id], "text": q.text, "kind": RevisionKind.ORIGINAL}
+                    for q in chunk
+                ],
             )
             refs = []
             for q in chunk:
