@@ -34,7 +34,8 @@ def export_cmd(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier export in --out."),
 ) -> None:
     """Write the cleaned test split (consensus policy, optional stratified sample) in every format."""
-    from services.export.export import export_dataset, parse_options
+    from services.export.export import export_dataset
+    from services.export.options import parse_options
 
     options = parse_options(
         formats=formats, policy=policy, size=size, stratify=stratify, seed=seed, time=manifest_time
@@ -71,8 +72,8 @@ def evaluate(
     ),
 ) -> None:
     """Score every ranking against the original and the cleaned labels (Recall@k, MRR, nDCG@10)."""
-    from services.cleaning.consensus import Policy
     from services.cleaning.evaluation import evaluate_dataset
+    from services.cleaning.policy import Policy
 
     report = evaluate_dataset(database(), dataset, policy=Policy.parse(policy), export_dir=export)
     if not report.scores:

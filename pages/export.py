@@ -10,10 +10,13 @@ import streamlit as st
 
 from db.enums import Role
 from services.cleaning import evaluation
-from services.cleaning.consensus import POSITIVE_RULES, QUERY_RULES, STRATIFY_FIELDS, Policy
+from services.cleaning.policy import POSITIVE_RULES, QUERY_RULES, Policy
+from services.cleaning.sampling import STRATIFY_FIELDS
 from services.core.errors import QrelsError
 from services.datasets.catalog import list_datasets
-from services.export.export import FORMATS, ExportOptions, ExportReport, export_dataset, zip_export
+from services.export.archive import zip_export
+from services.export.export import ExportReport, export_dataset
+from services.export.options import FORMATS, ExportOptions
 from ui.state import database, require_role
 
 KEY_LAST_EXPORT = "export_last_report"

@@ -14,19 +14,18 @@ from sqlalchemy import select
 
 from db.models import Adjudication, Item, Judgment, Query, QueryRevision, QueryVerdict
 from db.session import Database
-from services.cleaning.consensus import (
+from services.cleaning.consensus import compute_consensus
+from services.cleaning.decisions import (
+    BASIS_ADJUDICATION,
+    BASIS_CONSENSUS,
+    BASIS_ORIGINAL,
     DROP_NO_POSITIVE,
     DROP_REJECTED,
     DROP_TOO_FEW,
-    SOURCE_ADJUDICATION,
-    SOURCE_CONSENSUS,
-    SOURCE_ORIGINAL,
-    Policy,
     QueryOutcome,
-    allocate,
-    compute_consensus,
-    sample_queries,
 )
+from services.cleaning.policy import Policy
+from services.cleaning.sampling import allocate, sample_queries
 from services.core.auth import Actor, add_user
 from services.core.errors import PermissionDenied, ValidationError
 from services.ingest.importer import import_bundle
@@ -221,7 +220,7 @@ def test_too_few_annotators_are_dropped_and_min_zero_passes_unannotated_queries(
     assert [q.ext_id for q in everything.kept] == ["q1", "q2", "q3", "q4"]
     q4 = outcome(everything, "q4")
     assert positives(everything, "q4") == ["it5", "it6"]
-    assert {d.source for d in q4.positives} == {SOURCE_ORIGINAL} and q4.text == "Find item 4"
+    assert {d.basis for d in q4.positives} == {BASIS_ORIGINAL} and q4.text == "Find item 4"
 
 
 @SQLITE_ONLY
@@ -246,7 +245,7 @@ def test_query_rules_unanimous_and_majority(db: Database, shop: Votes, users) ->
     q2 = outcome(majority, "q2")
     assert q2.kept and q2.verdicts == {"accept": 1, "reject": 1, "rewrite": 1}
     # One accept and one rewrite: the rewrite is at least as common, so it is exported.
-    assert q2.text == "Find item two" and q2.text_source == SOURCE_CONSENSUS and q2.rewritten
+    assert q2.text == "Find item two" and q2.text_basis == BASIS_CONSENSUS and q2.rewritten
     # The rejecting annotator labelled nothing; only the two who approved vote on positives.
     assert positives(majority, "q2") == ["it3", "it4"]
     assert {d.voters for d in q2.positives} == {2}
@@ -292,7 +291,7 @@ def test_positive_rules(db: Database, shop: Votes, users) -> None:
     assert [d.ext_id for d in q1.removed] == ["it3"]
     assert [d.ext_id for d in q1.added] == ["it8"]
     it8 = q1.added[0]
-    assert it8.source == SOURCE_CONSENSUS and (it8.votes_relevant, it8.voters) == (2, 2)
+    assert it8.basis == BASIS_CONSENSUS and (it8.votes_relevant, it8.voters) == (2, 2)
     assert [a.describe() for a in it8.additions] == [
         "ann1: search 'blue item'",
         "ann2: candidate (pooled rank 2)",
@@ -358,19 +357,19 @@ def test_an_adjudication_always_wins_and_the_newest_counts(db: Database, shop: V
     result = compute_consensus(db, "shop")
     q1 = outcome(result, "q1")
     assert positives(result, "q1") == ["it10", "it2"]
-    assert {d.ext_id: d.source for d in q1.positives} == {
-        "it10": SOURCE_ADJUDICATION,
-        "it2": SOURCE_CONSENSUS,
+    assert {d.ext_id: d.basis for d in q1.positives} == {
+        "it10": BASIS_ADJUDICATION,
+        "it2": BASIS_CONSENSUS,
     }
     assert [a.describe() for a in q1.added[0].additions] == ["reviewer: adjudication"]
-    assert [(d.ext_id, d.source) for d in q1.removed] == [("it3", SOURCE_ADJUDICATION)]
+    assert [(d.ext_id, d.basis) for d in q1.removed] == [("it3", BASIS_ADJUDICATION)]
 
     q2 = outcome(result, "q2")
     assert q2.kept and q2.detail == "kept by a reviewer"
     assert positives(result, "q2") == ["it3"]  # it4: both rejecters left it unlabelled
 
     q3 = outcome(result, "q3")
-    assert q3.kept and q3.text == "Find item three" and q3.text_source == SOURCE_ADJUDICATION
+    assert q3.kept and q3.text == "Find item three" and q3.text_basis == BASIS_ADJUDICATION
 
     q4 = outcome(result, "q4")
     assert q4.reason == DROP_REJECTED and q4.detail == "a reviewer rejected it (duplicate)"
@@ -407,12 +406,12 @@ def test_which_rewrite_is_exported(db: Database, shop: Votes, users) -> None:
     shop.adjudicate(users["reviewer"], "q4", "rewrite", revision_text="reviewer text")
 
     result = compute_consensus(db, "shop")
-    texts = {q.ext_id: (q.text, q.text_source) for q in result.queries}
+    texts = {q.ext_id: (q.text, q.text_basis) for q in result.queries}
     assert texts == {
-        "q1": ("first text", SOURCE_CONSENSUS),
-        "q2": ("shared text", SOURCE_CONSENSUS),
-        "q3": ("Find item 3", SOURCE_ORIGINAL),
-        "q4": ("reviewer text", SOURCE_ADJUDICATION),
+        "q1": ("first text", BASIS_CONSENSUS),
+        "q2": ("shared text", BASIS_CONSENSUS),
+        "q3": ("Find item 3", BASIS_ORIGINAL),
+        "q4": ("reviewer text", BASIS_ADJUDICATION),
     }
     assert [q.rewritten for q in result.queries] == [True, True, False, True]
     assert result.counts()["rewritten"] == 3
@@ -443,7 +442,7 @@ def fake(ext: str, category: str | None, language: str | None = "en") -> QueryOu
         detail="kept",
         original_text="t",
         text="t",
-        text_source=SOURCE_ORIGINAL,
+        text_basis=BASIS_ORIGINAL,
         category=category,
         language=language,
         source=None,

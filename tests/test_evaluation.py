@@ -12,10 +12,11 @@ from typer.testing import CliRunner
 from cli.main import app as cli_app
 from db.models import Candidate, Dataset, RankerRun
 from db.session import Database
-from services.cleaning.consensus import Policy
 from services.cleaning.evaluation import METRICS, evaluate_dataset, read_export_qrels, score_run
+from services.cleaning.policy import Policy
 from services.core.errors import NotFoundError, PermissionDenied, ValidationError
-from services.export.export import ExportOptions, export_dataset
+from services.export.export import export_dataset
+from services.export.options import ExportOptions
 from tests.test_consensus import Votes
 from tests.test_export import cleaned, shop  # noqa: F401 (fixtures)
 
@@ -128,6 +129,11 @@ def test_cleaned_labels_from_an_export_folder(
         evaluate_dataset(db, "shop", export_dir=stranger)
     (stranger / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tit1\n")
     with pytest.raises(ValidationError, match=r"qrels\.tsv:2: malformed"):
+        evaluate_dataset(db, "shop", export_dir=stranger)
+    (stranger / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tit1\t0.5\n")
+    with pytest.raises(
+        ValidationError, match=r"qrels\.tsv:2: malformed qrels line: score '0\.5' is not an integer"
+    ):
         evaluate_dataset(db, "shop", export_dir=stranger)
 
 

@@ -25,10 +25,12 @@ from demo.writer import generate_demo
 from services.annotation.queue import next_assignment
 from services.annotation.submit import LabelInput, QueryWork, submit
 from services.annotation.task import load_task
-from services.cleaning.consensus import Policy
+from services.cleaning.policy import Policy
 from services.core.errors import PermissionDenied, ValidationError
 from services.datasets.assignment import assign
-from services.export.export import ExportOptions, export_dataset, parse_options, zip_export
+from services.export.archive import zip_export
+from services.export.export import export_dataset
+from services.export.options import ExportOptions, parse_options
 from services.ingest.importer import import_bundle
 from tests.bundles import make_bundle, write_jsonl
 from tests.test_consensus import Votes

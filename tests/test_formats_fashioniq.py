@@ -15,7 +15,7 @@ from db.models import Item, Query
 from db.session import Database
 from services.core.errors import BundleError
 from services.formats.fashioniq import read_fashioniq
-from services.formats.native import ParsedBundle
+from services.formats.records import ParsedBundle
 from services.ingest.importer import import_bundle
 from tests.bundles import jpeg_bytes
 from tests.test_formats_common import copy_shared, load_json, shared, table_counts

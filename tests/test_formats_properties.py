@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 
 from services.core.errors import BundleError
 from services.formats.beir import read_beir
+from services.formats.limits import ZERO_WIDTH
 from services.formats.mbeir import read_mbeir
 from services.formats.mcmr import read_mcmr
 from services.formats.merit import read_merit
-from services.formats.native import ZERO_WIDTH, ParsedBundle
-from services.formats.trec import read_trec_qrels
+from services.formats.qrels import read_trec_qrels
+from services.formats.records import ParsedBundle
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # The junk test runs for 4 formats x 2 files: fewer examples each keeps the whole module fast.

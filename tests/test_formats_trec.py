@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from services.core.errors import BundleError
-from services.formats.trec import read_trec_qrels, read_trec_run
+from services.formats.qrels import read_trec_qrels
+from services.formats.trec import read_trec_run
 from tests.test_formats_common import shared
 
 

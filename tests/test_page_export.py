@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from db.models import Item, Query
 from db.session import Database
 from services.core.auth import Actor
-from services.export.export import zip_export
+from services.export.archive import zip_export
 from services.ingest.importer import import_bundle
 from tests.conftest import make_users
 from tests.test_consensus import Votes

@@ -37,7 +37,7 @@ from services.annotation.task import pooled_run_id, shuffle_seed
 from services.core.auth import Actor, allow
 from services.core.errors import SaveFailed, ValidationError
 from services.core.lookups import dataset_or_404
-from services.formats.native import MAX_QUERY_CHARS, ZERO_WIDTH
+from services.formats.limits import MAX_QUERY_CHARS, ZERO_WIDTH
 
 MAX_NOTE_CHARS = 2_000
 SAVE_ATTEMPTS = 3

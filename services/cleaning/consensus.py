@@ -1,6 +1,7 @@
 """Consensus: from annotators' verdicts and judgments and reviewers' adjudications to a cleaned split.
 
-A :class:`Policy` says how many annotators a query needs and how their votes combine:
+A :class:`~services.cleaning.policy.Policy` says how many annotators a query needs and how their
+votes combine:
 
 - Only completed work counts: an annotator counts for a query once they have a verdict on it.
 - A reviewer's adjudication always wins, the newest one per (query, item); ``item_id`` null is a
@@ -15,15 +16,15 @@ A :class:`Policy` says how many annotators a query needs and how their votes com
   enough) or ``unanimous``. ``unsure`` and an unmarked item are not votes for relevant.
 - A kept query left with no positive is dropped and listed.
 
-:func:`sample_queries` draws a stratified, seeded, reproducible sample of the kept queries.
+The results are the dataclasses of :mod:`services.cleaning.decisions`;
+:func:`services.cleaning.sampling.sample_queries` draws a stratified sample of the kept queries.
 """
 
 from __future__ import annotations
 
-import random
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import combinations
 from typing import Any
@@ -31,263 +32,37 @@ from typing import Any
 from sqlalchemy import select
 
 from db.enums import Label, Provenance, Role, Verdict
-from db.models import Adjudication, Item, Judgment, Qrel, Query, QueryRevision, QueryVerdict, User
+from db.models import (
+    Item,
+    ItemAdjudication,
+    Judgment,
+    Qrel,
+    Query,
+    QueryAdjudication,
+    QueryRevision,
+    QueryVerdict,
+    User,
+)
 from db.session import Database
+from services.agreement.votes import APPROVALS, Mark, from_rows
+from services.cleaning.decisions import (
+    BASIS_ADJUDICATION,
+    BASIS_CONSENSUS,
+    BASIS_ORIGINAL,
+    DROP_NO_POSITIVE,
+    DROP_REJECTED,
+    DROP_TOO_FEW,
+    Addition,
+    AgreementSummary,
+    ConsensusResult,
+    ItemDecision,
+    QueryOutcome,
+)
+from services.cleaning.policy import ANY, MAJORITY, UNANIMOUS, Policy
 from services.core.auth import SYSTEM, Actor, allow
-from services.core.errors import ValidationError
 from services.core.lookups import dataset_or_404
 
-UNANIMOUS = "unanimous"
-MAJORITY = "majority"
-ANY = "any"
-QUERY_RULES = (UNANIMOUS, MAJORITY)
-POSITIVE_RULES = (MAJORITY, ANY, UNANIMOUS)
-MAX_MIN_ANNOTATORS = 50
-
-# Why a query is not in the export.
-DROP_TOO_FEW = "too_few_annotators"
-DROP_REJECTED = "rejected"
-DROP_NO_POSITIVE = "no_positive_left"
-DROP_NOT_SAMPLED = "not_sampled"
-
-# Where a decision came from.
-SOURCE_ADJUDICATION = "adjudication"
-SOURCE_CONSENSUS = "consensus"
-SOURCE_ORIGINAL = "original"
-
-# Query fields a sample can be stratified over.
-STRATIFY_FIELDS = ("category", "language", "source")
 _APPROVALS = (Verdict.ACCEPT, Verdict.REWRITE)
-_POLICY_ALIASES = {
-    "min": "min_annotators",
-    "min_annotators": "min_annotators",
-    "query": "query_rule",
-    "query_rule": "query_rule",
-    "positive": "positive_rule",
-    "positives": "positive_rule",
-    "positive_rule": "positive_rule",
-}
-
-
-# --------------------------------------------------------------------------- the policy
-
-
-@dataclass(frozen=True)
-class Policy:
-    """How annotators' work becomes the cleaned split.
-
-    Attributes:
-        min_annotators: a query with fewer completed annotations is dropped; 0 lets a query
-            nobody annotated through with its original text and labels.
-        query_rule: ``unanimous`` (no annotator rejected it) or ``majority`` (more than half
-            approved it).
-        positive_rule: ``majority``, ``any`` or ``unanimous`` of the approving annotators.
-    """
-
-    min_annotators: int = 2
-    query_rule: str = UNANIMOUS
-    positive_rule: str = MAJORITY
-
-    def __post_init__(self) -> None:
-        if (
-            isinstance(self.min_annotators, bool)
-            or not isinstance(self.min_annotators, int)
-            or not 0 <= self.min_annotators <= MAX_MIN_ANNOTATORS
-        ):
-            raise ValidationError(
-                f"min_annotators must be a whole number from 0 to {MAX_MIN_ANNOTATORS}, "
-                f"got {self.min_annotators!r}"
-            )
-        if self.query_rule not in QUERY_RULES:
-            raise ValidationError(
-                f"query rule {self.query_rule!r} is unknown; choose {' or '.join(QUERY_RULES)}"
-            )
-        if self.positive_rule not in POSITIVE_RULES:
-            raise ValidationError(
-                f"positive rule {self.positive_rule!r} is unknown; choose one of {', '.join(POSITIVE_RULES)}"
-            )
-
-    @classmethod
-    def parse(cls, text: str) -> Policy:
-        """Read ``min=2,query=unanimous,positive=majority`` (any subset; empty: the defaults).
-
-        Raises:
-            ValidationError: an unknown key, a value that is not allowed, or a malformed part.
-        """
-        values: dict[str, Any] = {}
-        for part in (text or "").split(","):
-            if not part.strip():
-                continue
-            key, sep, value = part.partition("=")
-            key, value = key.strip().lower(), value.strip()
-            if not sep or not value:
-                raise ValidationError(
-                    f"policy part {part.strip()!r} is not key=value; write e.g. min=2,query=unanimous,positive=majority"
-                )
-            name = _POLICY_ALIASES.get(key)
-            if name is None:
-                raise ValidationError(f"unknown policy key {key!r}; use min, query and positive")
-            if name == "min_annotators":
-                try:
-                    values[name] = int(value)
-                except ValueError as e:
-                    raise ValidationError(f"min must be a whole number, got {value!r}") from e
-            else:
-                values[name] = value.lower()
-        return cls(**values)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def __str__(self) -> str:
-        return f"min={self.min_annotators},query={self.query_rule},positive={self.positive_rule}"
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class Addition:
-    """Who marked an item relevant that was not an original positive, and how they found it."""
-
-    by: str  # user name
-    provenance: str  # candidate | search | adjudication
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    def describe(self) -> str:
-        """One readable phrase, e.g. ``ann1: candidate (pooled rank 7; bm25 #12, clip_image #3)``."""
-        if self.provenance == "search":
-            return f"{self.by}: search {self.detail.get('text', '')!r}"
-        if self.provenance == "candidate":
-            parts = []
-            if self.detail.get("rank") is not None:
-                parts.append(f"pooled rank {self.detail['rank']}")
-            rankers = self.detail.get("rankers") or {}
-            ranks = [
-                f"{name} #{info['rank']}"
-                for name, info in sorted(rankers.items())
-                if isinstance(info, dict) and info.get("rank") is not None
-            ]
-            if ranks:
-                parts.append(", ".join(ranks))
-            return f"{self.by}: candidate" + (f" ({'; '.join(parts)})" if parts else "")
-        return f"{self.by}: {self.provenance}"
-
-
-@dataclass(frozen=True)
-class ItemDecision:
-    """The final label of one item for one query, and where it came from."""
-
-    item_id: int
-    ext_id: str
-    positive: bool
-    originally_positive: bool
-    source: str  # adjudication | consensus | original
-    votes_relevant: int
-    voters: int
-    additions: tuple[Addition, ...] = ()
-
-    @property
-    def added(self) -> bool:
-        return self.positive and not self.originally_positive
-
-    @property
-    def removed(self) -> bool:
-        return self.originally_positive and not self.positive
-
-
-@dataclass(frozen=True)
-class QueryOutcome:
-    """What happens to one query: kept (with its final text and positives) or dropped, and why."""
-
-    query_id: int
-    ext_id: str
-    kept: bool
-    reason: str | None  # a DROP_* constant when dropped
-    detail: str  # a sentence saying why, for people
-    original_text: str
-    text: str  # the text to export
-    text_source: str  # original | consensus | adjudication
-    category: str | None
-    language: str | None
-    source: str | None
-    group_key: str | None
-    n_annotators: int
-    verdicts: dict[str, int]  # verdict -> count among completed annotations
-    positives: tuple[ItemDecision, ...]  # sorted by item ext id
-    removed: tuple[ItemDecision, ...]  # original positives that are no longer positive
-    judged_non_relevant: tuple[str, ...]  # item ext ids imported with score 0, not positive now
-
-    @property
-    def rewritten(self) -> bool:
-        return self.text != self.original_text
-
-    @property
-    def added(self) -> tuple[ItemDecision, ...]:
-        return tuple(d for d in self.positives if d.added)
-
-    def value_of(self, name: str) -> str | None:
-        """A stratification field's value."""
-        if name not in STRATIFY_FIELDS:
-            raise ValidationError(f"cannot stratify over {name!r}; choose from {', '.join(STRATIFY_FIELDS)}")
-        return getattr(self, name)
-
-
-@dataclass(frozen=True)
-class AgreementSummary:
-    """How much annotators agreed, before consensus: pairwise observed agreement."""
-
-    queries_by_annotators: dict[str, int]  # "number of annotators" -> queries
-    verdict_pairs: int
-    verdict_agreement: float | None  # approve vs reject, over pairs of annotators of a query
-    label_pairs: int
-    label_agreement: float | None  # relevant vs not, over pairs who both judged an item
-    adjudicated_queries: int
-    adjudicated_items: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class ConsensusResult:
-    dataset: str
-    dataset_id: int
-    policy: Policy
-    queries: list[QueryOutcome]  # sorted by query ext id
-    agreement: AgreementSummary
-    newest_decision_at: datetime | None  # newest verdict, judgment or adjudication (UTC)
-
-    @property
-    def kept(self) -> list[QueryOutcome]:
-        return [q for q in self.queries if q.kept]
-
-    @property
-    def dropped(self) -> list[QueryOutcome]:
-        return [q for q in self.queries if not q.kept]
-
-    def counts(self) -> dict[str, Any]:
-        kept = self.kept
-        reasons = Counter(q.reason for q in self.dropped)
-        return {
-            "queries": len(self.queries),
-            "kept": len(kept),
-            "dropped": {r: reasons.get(r, 0) for r in (DROP_TOO_FEW, DROP_REJECTED, DROP_NO_POSITIVE)},
-            "rewritten": sum(q.rewritten for q in kept),
-            "positives": sum(len(q.positives) for q in kept),
-            "positives_added": sum(len(q.added) for q in kept),
-            "positives_removed": sum(len(q.removed) for q in kept),
-        }
-
-
-# --------------------------------------------------------------------------- computing it
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass
@@ -299,10 +74,15 @@ class _Verdict:
 
 
 @dataclass
-class _Adjudication:
-    decision: str
+class _QueryAdjudication:
+    verdict: str
     reason: str | None
     revision_id: int | None
+
+
+@dataclass
+class _ItemAdjudication:
+    label: str
     reviewer_id: int | None
 
 
@@ -320,8 +100,8 @@ class _Data:
     qrels: dict[int, dict[int, int]]
     verdicts: dict[int, dict[int, _Verdict]]
     judgments: dict[int, dict[int, dict[int, tuple[str, str, dict[str, Any]]]]]  # q -> item -> user -> j
-    query_adjudications: dict[int, _Adjudication]
-    item_adjudications: dict[int, dict[int, _Adjudication]]
+    query_adjudications: dict[int, _QueryAdjudication]
+    item_adjudications: dict[int, dict[int, _ItemAdjudication]]
     revisions: dict[int, _Revision]
     user_names: dict[int, str]
     newest: datetime | None
@@ -367,7 +147,7 @@ def _load(db: Database, dataset: str) -> tuple[int, _Data]:
         ):
             verdicts[v.query_id][v.user_id] = _Verdict(v.user_id, v.verdict, v.reason, v.revision_id)
             if v.updated_at is not None:
-                newest.append(as_utc(v.updated_at))
+                newest.append(v.updated_at)
 
         judgments: dict[int, dict[int, dict[int, tuple[str, str, dict[str, Any]]]]] = defaultdict(
             lambda: defaultdict(dict)
@@ -391,37 +171,32 @@ def _load(db: Database, dataset: str) -> tuple[int, _Data]:
                 dict(j.provenance_detail or {}),
             )
             if j.updated_at is not None:
-                newest.append(as_utc(j.updated_at))
+                newest.append(j.updated_at)
 
-        query_adj: dict[int, _Adjudication] = {}
-        item_adj: dict[int, dict[int, _Adjudication]] = defaultdict(dict)
-        # Oldest first, so the newest per (query, item) is the one left.
+        query_adj: dict[int, _QueryAdjudication] = {}
+        item_adj: dict[int, dict[int, _ItemAdjudication]] = defaultdict(dict)
+        # Oldest first, so the newest per query (and item) is the one left.
         for a in s.execute(
-            select(
-                Adjudication.query_id,
-                Adjudication.item_id,
-                Adjudication.decision,
-                Adjudication.reason,
-                Adjudication.revision_id,
-                Adjudication.reviewer_id,
-                Adjudication.created_at,
-            )
-            .join(Query, Query.id == Adjudication.query_id)
+            select(QueryAdjudication)
+            .join(Query, Query.id == QueryAdjudication.query_id)
             .where(in_ds)
-            .order_by(Adjudication.created_at, Adjudication.id)
-        ):
-            decision = _Adjudication(a.decision, a.reason, a.revision_id, a.reviewer_id)
-            if a.item_id is None:
-                query_adj[a.query_id] = decision
-            else:
-                item_adj[a.query_id][a.item_id] = decision
-            if a.created_at is not None:
-                newest.append(as_utc(a.created_at))
+            .order_by(QueryAdjudication.created_at, QueryAdjudication.id)
+        ).scalars():
+            query_adj[a.query_id] = _QueryAdjudication(a.verdict, a.reason, a.revision_id)
+            newest.append(a.created_at)
+        for a in s.execute(
+            select(ItemAdjudication)
+            .join(Query, Query.id == ItemAdjudication.query_id)
+            .where(in_ds)
+            .order_by(ItemAdjudication.created_at, ItemAdjudication.id)
+        ).scalars():
+            item_adj[a.query_id][a.item_id] = _ItemAdjudication(a.label, a.reviewer_id)
+            newest.append(a.created_at)
 
         revision_ids = {v.revision_id for per in verdicts.values() for v in per.values() if v.revision_id}
         revision_ids |= {a.revision_id for a in query_adj.values() if a.revision_id}
         revisions = {
-            r.id: _Revision(r.id, r.text, as_utc(r.created_at))
+            r.id: _Revision(r.id, r.text, r.created_at)
             for r in s.execute(
                 select(QueryRevision.id, QueryRevision.text, QueryRevision.created_at).where(
                     QueryRevision.id.in_(revision_ids)
@@ -497,7 +272,7 @@ def _query_outcome(q: Any, data: _Data, policy: Policy) -> QueryOutcome:
             reason=reason,
             detail=detail,
             text=q.text,
-            text_source=SOURCE_ORIGINAL,
+            text_basis=BASIS_ORIGINAL,
             positives=(),
             removed=(),
             judged_non_relevant=(),
@@ -507,7 +282,7 @@ def _query_outcome(q: Any, data: _Data, policy: Policy) -> QueryOutcome:
     reasons = ", ".join(sorted({v.reason for v in verdicts.values() if v.reason}))
     reasons = f" ({reasons})" if reasons else ""
     if adjudication is not None:
-        if adjudication.decision == Verdict.REJECT:
+        if adjudication.verdict == Verdict.REJECT:
             why = f" ({adjudication.reason})" if adjudication.reason else ""
             return dropped(DROP_REJECTED, f"a reviewer rejected it{why}")
     elif n < policy.min_annotators:
@@ -523,20 +298,20 @@ def _query_outcome(q: Any, data: _Data, policy: Policy) -> QueryOutcome:
         )
 
     # The text.
-    text, text_source = q.text, SOURCE_ORIGINAL
+    text, text_basis = q.text, BASIS_ORIGINAL
     revision = (
         data.revisions.get(adjudication.revision_id)
         if adjudication is not None and adjudication.revision_id is not None
         else None
     )
     if revision is not None:
-        text, text_source = revision.text.strip(), SOURCE_ADJUDICATION
-    elif adjudication is None or adjudication.decision == Verdict.REWRITE:
+        text, text_basis = revision.text.strip(), BASIS_ADJUDICATION
+    elif adjudication is None or adjudication.verdict == Verdict.REWRITE:
         wanted = adjudication is not None or counts[Verdict.REWRITE] >= max(counts[Verdict.ACCEPT], 1)
         chosen = _chosen_rewrite(verdicts.values(), data.revisions) if wanted else None
         if chosen is not None:
             text = chosen.text.strip()
-            text_source = SOURCE_ADJUDICATION if adjudication is not None else SOURCE_CONSENSUS
+            text_basis = BASIS_ADJUDICATION if adjudication is not None else BASIS_CONSENSUS
 
     # The positives.
     approving = {u for u, v in verdicts.items() if v.verdict in _APPROVALS}
@@ -559,15 +334,15 @@ def _query_outcome(q: Any, data: _Data, policy: Policy) -> QueryOutcome:
         ]
         adj = item_adj.get(item_id)
         if adj is not None:
-            positive, source = adj.decision == Label.RELEVANT, SOURCE_ADJUDICATION
+            positive, basis = adj.label == Label.RELEVANT, BASIS_ADJUDICATION
             if positive and not originally and not additions:
                 name = data.user_names.get(adj.reviewer_id, "reviewer") if adj.reviewer_id else "reviewer"
-                additions = [Addition(name, SOURCE_ADJUDICATION, {})]
+                additions = [Addition(name, BASIS_ADJUDICATION, {})]
         elif not voters:
-            positive, source = originally, SOURCE_ORIGINAL
+            positive, basis = originally, BASIS_ORIGINAL
         else:
             positive = _passes(policy.positive_rule, relevant, len(voters), originally)
-            source = SOURCE_CONSENSUS
+            basis = BASIS_CONSENSUS
         additions.sort(key=lambda a: (a.by, a.provenance))
         decisions.append(
             ItemDecision(
@@ -575,7 +350,7 @@ def _query_outcome(q: Any, data: _Data, policy: Policy) -> QueryOutcome:
                 ext_id=data.item_ext[item_id],
                 positive=positive,
                 originally_positive=originally,
-                source=source,
+                basis=basis,
                 votes_relevant=relevant,
                 voters=len(voters),
                 additions=tuple(additions) if positive and not originally else (),
@@ -595,7 +370,7 @@ def _query_outcome(q: Any, data: _Data, policy: Policy) -> QueryOutcome:
         reason=None,
         detail="kept by a reviewer" if adjudication is not None else "kept",
         text=text,
-        text_source=text_source,
+        text_basis=text_basis,
         positives=positives,
         removed=tuple(d for d in decisions if d.removed),
         judged_non_relevant=tuple(zero),
@@ -604,21 +379,33 @@ def _query_outcome(q: Any, data: _Data, policy: Policy) -> QueryOutcome:
 
 
 def _agreement(data: _Data) -> AgreementSummary:
+    """Pairwise observed agreement before consensus, over the votes :mod:`services.agreement.votes`
+    counts (the same votes review and the agreement report see): approve vs reject per pair of
+    annotators of a query, and relevant vs not per pair of votes on an item."""
     by_n = Counter(len(data.verdicts.get(q.id, {})) for q in data.queries)
+    votes = from_rows(
+        {q: {u: v.verdict for u, v in per.items()} for q, per in data.verdicts.items()},
+        {
+            q: {
+                i: {u: Mark(label, provenance) for u, (label, provenance, _) in users.items()}
+                for i, users in items.items()
+            }
+            for q, items in data.judgments.items()
+        },
+        {q: {i for i, score in items.items() if score > 0} for q, items in data.qrels.items()},
+    )
     verdict_pairs = verdict_agree = 0
     label_pairs = label_agree = 0
-    for q in data.queries:
-        verdicts = data.verdicts.get(q.id, {})
-        if len(verdicts) < 2:
+    for query in votes.values():
+        if len(query.verdicts) < 2:
             continue
-        for a, b in combinations(sorted(verdicts), 2):
+        for a, b in combinations(query.annotators, 2):
             verdict_pairs += 1
-            verdict_agree += (verdicts[a].verdict in _APPROVALS) == (verdicts[b].verdict in _APPROVALS)
-        for by_user in data.judgments.get(q.id, {}).values():
-            done = sorted(u for u in by_user if u in verdicts)
-            for a, b in combinations(done, 2):
+            verdict_agree += (query.verdicts[a] in APPROVALS) == (query.verdicts[b] in APPROVALS)
+        for item_id in query.judged_items():
+            for x, y in query.pairs(item_id):
                 label_pairs += 1
-                label_agree += (by_user[a][0] == Label.RELEVANT) == (by_user[b][0] == Label.RELEVANT)
+                label_agree += (x == Label.RELEVANT) == (y == Label.RELEVANT)
     return AgreementSummary(
         queries_by_annotators={str(k): by_n[k] for k in sorted(by_n)},
         verdict_pairs=verdict_pairs,
@@ -644,83 +431,3 @@ def compute_consensus(
     dataset_id, data = _load(db, dataset)
     outcomes = sorted((_query_outcome(q, data, policy) for q in data.queries), key=lambda o: o.ext_id)
     return ConsensusResult(dataset, dataset_id, policy, outcomes, _agreement(data), data.newest)
-
-
-# --------------------------------------------------------------------------- stratified sampling
-
-
-@dataclass(frozen=True)
-class Stratum:
-    key: tuple[str | None, ...]  # one value per field
-    available: int
-    selected: int
-
-
-@dataclass(frozen=True)
-class Sample:
-    fields: tuple[str, ...]
-    size: int
-    seed: int
-    selected: tuple[str, ...]  # query ext ids, sorted
-    strata: tuple[Stratum, ...]  # sorted by key (None first)
-
-
-def _sort_key(key: tuple[str | None, ...]) -> tuple[tuple[int, str], ...]:
-    return tuple((0, "") if v is None else (1, v) for v in key)
-
-
-def allocate(sizes: dict[Any, int], total: int, order: Any = None) -> dict[Any, int]:
-    """Largest-remainder proportional allocation of ``total`` over strata of ``sizes``.
-
-    Every stratum gets ``floor(total * n / N)``; the units left go to the largest fractional
-    remainders, ties to the larger stratum and then to the earlier key (``order`` sorts keys).
-    """
-    population = sum(sizes.values())
-    if population == 0:
-        return dict.fromkeys(sizes, 0)
-    keys = sorted(sizes, key=order)
-    position = {k: n for n, k in enumerate(keys)}
-    quotas = {k: total * sizes[k] // population for k in keys}
-    remainders = {k: total * sizes[k] % population for k in keys}
-    left = total - sum(quotas.values())
-    rank = sorted(keys, key=lambda k: (-remainders[k], -sizes[k], position[k]))
-    for k in rank[:left]:
-        quotas[k] += 1
-    return quotas
-
-
-def sample_queries(
-    outcomes: Sequence[QueryOutcome], size: int, fields: Sequence[str] = (), seed: int = 0
-) -> Sample:
-    """A stratified random sample of ``size`` queries, proportional over ``fields``, reproducible.
-
-    Strata get largest-remainder proportional quotas (:func:`allocate`); each stratum is drawn
-    with its own ``random.Random`` seeded from ``seed`` and the stratum, over its queries sorted by
-    id, so the draw depends on nothing but the inputs. ``size`` at or above the number of queries
-    keeps them all.
-
-    Raises:
-        ValidationError: ``size`` < 1, or a field that cannot be stratified over.
-    """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValidationError(f"the sample size must be a whole number of at least 1, got {size!r}")
-    fields = tuple(dict.fromkeys(f.strip() for f in fields if f.strip()))
-    unknown = [f for f in fields if f not in STRATIFY_FIELDS]
-    if unknown:
-        raise ValidationError(
-            f"cannot stratify over {', '.join(unknown)}; choose from {', '.join(STRATIFY_FIELDS)}"
-        )
-    strata: dict[tuple[str | None, ...], list[str]] = defaultdict(list)
-    for o in outcomes:
-        strata[tuple(o.value_of(f) for f in fields)].append(o.ext_id)
-    total = min(size, sum(len(v) for v in strata.values()))
-    quotas = allocate({k: len(v) for k, v in strata.items()}, total, order=_sort_key)
-    selected: list[str] = []
-    described = []
-    for key in sorted(strata, key=_sort_key):
-        ids = sorted(strata[key])
-        rng = random.Random("\x1f".join([str(seed), *("\x00" if v is None else v for v in key)]))
-        chosen = ids if quotas[key] >= len(ids) else rng.sample(ids, quotas[key])
-        selected.extend(chosen)
-        described.append(Stratum(key, len(ids), len(chosen)))
-    return Sample(fields, size, seed, tuple(sorted(selected)), tuple(described))

@@ -13,7 +13,6 @@ positive the original labels missed: the ranker was right and the original label
 
 from __future__ import annotations
 
-import csv
 import logging
 import threading
 import warnings
@@ -24,13 +23,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from db.enums import Role
+from db.enums import Role, RunKind
 from db.models import Candidate, Item, Qrel, Query, RankerRun
 from db.session import Database
-from services.cleaning.consensus import Policy, compute_consensus
+from services.cleaning.consensus import compute_consensus
+from services.cleaning.policy import Policy
 from services.core.auth import SYSTEM, Actor, allow
-from services.core.errors import NotFoundError, ValidationError
+from services.core.errors import BundleError, NotFoundError, ValidationError
 from services.core.lookups import dataset_or_404
+from services.formats.qrels import read_qrels_tsv, read_trec_qrels
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,6 @@ class RunScores:
     """One ranking's metrics against one set of labels."""
 
     run: str
-    kind: str  # ranker | pooled | imported
     labels: str  # original | cleaned
     n_queries: int
     scores: dict[str, float]  # metric -> mean over the labels' queries
@@ -106,9 +106,11 @@ class EvaluationReport:
 def read_export_qrels(out_dir: Path) -> QrelsDict:
     """The positives of an export folder, from its native, BEIR or TREC qrels (first found).
 
+    The file is read by :mod:`services.formats.qrels`, as an import would read it.
+
     Raises:
         NotFoundError: the folder holds none of those files.
-        ValidationError: a line of the file is malformed.
+        ValidationError: a line of the file is malformed (the message names the file and line).
     """
     out_dir = Path(out_dir)
     for rel in EXPORT_QRELS:
@@ -119,22 +121,15 @@ def read_export_qrels(out_dir: Path) -> QrelsDict:
         raise NotFoundError(
             f"{out_dir} holds no qrels ({', '.join(EXPORT_QRELS)}); export with the native, beir or trec format"
         )
+    try:
+        records = read_qrels_tsv(path, rel) if rel.endswith(".tsv") else read_trec_qrels(path, relname=rel)
+    except BundleError as e:
+        where = f"{rel}:{e.line}: malformed qrels line" if e.line is not None else f"{rel}: malformed qrels"
+        raise ValidationError(f"{where}: {e.detail}") from e
     qrels: QrelsDict = defaultdict(dict)
-    with path.open(encoding="utf-8", newline="") as f:
-        if rel.endswith(".tsv"):
-            rows = list(csv.reader(f, delimiter="\t"))[1:]  # the BEIR header
-            parsed = [(r[0], r[1], r[2]) if len(r) == 3 else None for r in rows]
-        else:
-            parsed = [(p[0], p[2], p[3]) if len(p) == 4 else None for p in (line.split() for line in f)]
-    for number, row in enumerate(parsed, start=2 if rel.endswith(".tsv") else 1):
-        if row is None:
-            raise ValidationError(f"{rel}:{number}: malformed qrels line")
-        try:
-            score = int(row[2])
-        except ValueError as e:
-            raise ValidationError(f"{rel}:{number}: score {row[2]!r} is not an integer") from e
-        if score > 0:
-            qrels[row[0]][row[1]] = score
+    for r in records:
+        if r.score > 0:
+            qrels[r.query_ext_id][r.item_ext_id] = r.score
     return dict(qrels)
 
 
@@ -154,14 +149,14 @@ def _labels(db: Database, dataset: str) -> tuple[int, QrelsDict, dict[str, int]]
         return ds.id, dict(original), query_ids
 
 
-def _runs(db: Database, dataset_id: int, depth: int) -> list[tuple[str, str, RunDict]]:
+def _runs(db: Database, dataset_id: int, depth: int) -> list[tuple[str, RunDict]]:
     with db.read() as s:
         runs = s.execute(
             select(RankerRun.id, RankerRun.name, RankerRun.kind).where(RankerRun.dataset_id == dataset_id)
         ).all()
         out = []
         # Rankers by name, the pooled ranking last: the order of the table and chart.
-        for run_id, name, kind in sorted(runs, key=lambda r: (r.kind == "pooled", r.name)):
+        for run_id, name, _ in sorted(runs, key=lambda r: (r.kind == RunKind.POOLED, r.name)):
             ranking: RunDict = defaultdict(dict)
             for q, i, rank in s.execute(
                 select(Query.ext_id, Item.ext_id, Candidate.rank)
@@ -170,7 +165,7 @@ def _runs(db: Database, dataset_id: int, depth: int) -> list[tuple[str, str, Run
                 .where(Candidate.run_id == run_id, Candidate.rank <= depth)
             ):
                 ranking[q][i] = 1.0 / rank
-            out.append((name, kind, dict(ranking)))
+            out.append((name, dict(ranking)))
         return out
 
 
@@ -193,14 +188,6 @@ def score_run(qrels: QrelsDict, run: RunDict, metrics: tuple[str, ...] = METRICS
     if len(metrics) == 1:
         result = {metrics[0]: result}
     return {m: float(result[m]) for m in metrics}
-
-
-def warm_up() -> None:
-    """Compile ranx's kernels once (numba caches them beside the package, ~40 s on 2 cores).
-
-    A setup step can call it so that the first evaluation in the app or the tests is quick.
-    """
-    score_run({"q": {"d": 1}}, {"q": {"d": 1.0, "e": 0.5}, "r": {"d": 1.0}})
 
 
 @allow(Role.ADMIN, Role.REVIEWER)
@@ -244,9 +231,9 @@ def evaluate_dataset(
 
     scores: list[RunScores] = []
     missed: list[MissedPositives] = []
-    for name, kind, run in _runs(db, dataset_id, depth):
-        scores.append(RunScores(name, kind, ORIGINAL, len(original), score_run(original, run)))
-        scores.append(RunScores(name, kind, CLEANED, len(cleaned), score_run(cleaned, run)))
+    for name, run in _runs(db, dataset_id, depth):
+        scores.append(RunScores(name, ORIGINAL, len(original), score_run(original, run)))
+        scores.append(RunScores(name, CLEANED, len(cleaned), score_run(cleaned, run)))
         hits = 0
         for q, items in missed_positives.items():
             top = run.get(q, {})  # scores are 1 / rank

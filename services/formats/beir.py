@@ -14,15 +14,10 @@ from pathlib import Path
 
 from services.core.errors import BundleError
 from services.formats.common import ImageRefs, pick_split, relname, require_path, rest
-from services.formats.native import (
-    Fields,
-    ItemRecord,
-    ParsedBundle,
-    QueryRecord,
-    check_query_text,
-    iter_jsonl,
-    read_qrels_tsv,
-)
+from services.formats.lines import iter_jsonl
+from services.formats.native import Fields, check_query_text
+from services.formats.qrels import read_qrels_tsv
+from services.formats.records import ItemRecord, ParsedBundle, QueryRecord
 
 FORMAT = "beir"
 SPLITS = ("test", "dev", "train")

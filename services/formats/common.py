@@ -1,5 +1,13 @@
 """Helpers shared by the benchmark readers: locating files, JSON arrays with record numbers, ids.
 
+The benchmark readers (one module per format: beir, circo, cirr, fashioniq, mbeir, mcmr, merit)
+each turn files into a :class:`~services.formats.records.ParsedBundle`. Each takes the benchmark's
+folder (or, where the format is one file per split, a file) and ``allowed_roots``, plus a
+``split`` (and format-specific) keyword with a sensible default. The formats and their pitfalls
+are described in the project's formats notes; each module's docstring says how its fields map onto
+items, queries and qrels. None of these benchmarks ships its images with the annotations, so every
+reader allows missing images (placeholder cards). ``services.ingest.importer.READERS`` names them.
+
 Benchmark files are either JSON Lines (errors name the line) or one pretty-printed or one-line
 JSON array (errors name the record, 1-based, and the line it starts on).
 """
@@ -13,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from services.core.errors import BundleError
-from services.formats.native import MAX_ID_CHARS, Fields, ImageSource, resolve_image
+from services.formats.limits import MAX_ID_CHARS
+from services.formats.native import Fields, resolve_image
+from services.formats.records import ImageSource
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 
@@ -252,7 +262,7 @@ def image_dir(root: Path, candidates: tuple[str, ...]) -> str:
 class ImageRefs:
     """Resolves a reader's image references against one dataset folder, fast.
 
-    Same rules and results as :func:`services.bundle.resolve_image` (which it falls back to for
+    Same rules and results as :func:`services.formats.native.resolve_image` (which it falls back to for
     anything unusual): each folder is resolved once and only the file name is checked on top, so a
     pool of 100k images costs 100k ``lstat`` calls rather than 100k full path resolutions.
     """

@@ -29,7 +29,8 @@ from services.formats.common import (
     require_path,
     rest,
 )
-from services.formats.native import ItemRecord, ParsedBundle, QrelRecord, QueryRecord, check_query_text
+from services.formats.native import check_query_text
+from services.formats.records import ItemRecord, ParsedBundle, QrelRecord, QueryRecord
 
 log = logging.getLogger(__name__)
 

@@ -18,16 +18,9 @@ from typing import Any
 
 from services.core.errors import BundleError
 from services.formats.common import ImageRefs, id_list, pick_split, relname, require_path, rest
-from services.formats.native import (
-    Fields,
-    ImageSource,
-    ItemRecord,
-    ParsedBundle,
-    QrelRecord,
-    QueryRecord,
-    check_query_text,
-    iter_jsonl,
-)
+from services.formats.lines import iter_jsonl
+from services.formats.native import Fields, check_query_text
+from services.formats.records import ImageSource, ItemRecord, ParsedBundle, QrelRecord, QueryRecord
 
 FORMAT = "mbeir"
 SPLITS = ("test", "val", "train", "union_train", "union_val")

@@ -1,155 +1,23 @@
-"""Reading bundles: the records every importer produces, and the native format's reader.
+"""The native bundle format and the pieces every reader shares: typed record fields, image references.
 
-A format reader turns files into a :class:`ParsedBundle` (pure parsing, line-accurate errors);
-``services.importer`` then checks references and images and writes it in one transaction. Each
-benchmark format only needs a reader.
+A native bundle is ``items.jsonl``, ``queries.jsonl``, ``qrels.tsv`` and ``images/``;
+:func:`read_native_bundle` parses it into a :class:`~services.formats.records.ParsedBundle`.
+:class:`Fields` reads one record's fields with errors naming the file, line and field, and
+:func:`resolve_image` turns an image reference into an :class:`~services.formats.records.ImageSource`
+without letting it escape the bundle.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from services.core.errors import BundleError
-
-MAX_LINE_BYTES = 4 * 1024 * 1024
-MAX_ID_CHARS = 255
-MAX_QUERY_CHARS = 5_000
-MAX_TEXT_CHARS = 200_000
-MAX_SHORT_CHARS = 128
-QRELS_HEADER = ("query-id", "corpus-id", "score")
-# Characters that render invisibly; they are kept (the text is the benchmark's) but a query
-# made of nothing else is refused.
-ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
-
-
-@dataclass(frozen=True)
-class ImageSource:
-    """Where an image comes from, as written in the bundle.
-
-    ``kind`` is ``file`` (``path`` is resolved inside the allowed roots), ``url`` (an http(s)
-    reference kept as is) or ``missing`` (a benchmark format whose images are not shipped).
-    """
-
-    kind: str
-    ref: str
-    path: Path | None = None
-    file: str = ""
-    line: int | None = None
-
-
-@dataclass
-class ItemRecord:
-    ext_id: str
-    title: str
-    text: str
-    image: ImageSource | None
-    category: str | None = None
-    language: str | None = None
-    attributes: dict[str, Any] = field(default_factory=dict)
-    file: str = ""
-    line: int | None = None
-
-
-@dataclass
-class QueryRecord:
-    ext_id: str
-    text: str
-    ref_items: list[str] = field(default_factory=list)
-    ref_images: list[ImageSource] = field(default_factory=list)
-    category: str | None = None
-    language: str | None = None
-    source: str | None = None
-    group: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    file: str = ""
-    line: int | None = None
-
-
-@dataclass
-class QrelRecord:
-    query_ext_id: str
-    item_ext_id: str
-    score: int
-    file: str = ""
-    line: int | None = None
-
-
-@dataclass
-class ParsedBundle:
-    """Everything a format reader found, before references and images are checked."""
-
-    root: Path
-    format: str
-    items: list[ItemRecord]
-    queries: list[QueryRecord]
-    qrels: list[QrelRecord]
-    # Benchmark formats ship no images: a missing file is then a placeholder, not an error.
-    allow_missing_images: bool = False
-
-
-# --------------------------------------------------------------------------- low-level readers
-
-
-def iter_lines(path: Path, relname: str) -> Iterator[tuple[int, str]]:
-    """Yield (1-based line number, decoded line) for non-blank lines, with line-accurate errors."""
-    if not path.is_file():
-        raise BundleError(
-            "file not found; a bundle needs items.jsonl, queries.jsonl and qrels.tsv", file=relname
-        )
-    with path.open("rb") as f:
-        for number, raw in enumerate(f, start=1):
-            if len(raw) > MAX_LINE_BYTES:
-                raise BundleError(
-                    f"line is {len(raw):,} bytes, over the {MAX_LINE_BYTES:,}-byte limit; split or shorten it",
-                    file=relname,
-                    line=number,
-                )
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise BundleError(
-                    f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
-                    "save the file as UTF-8",
-                    file=relname,
-                    line=number,
-                ) from e
-            if number == 1:
-                text = text.removeprefix("\ufeff")
-            text = text.rstrip("\r\n")
-            if text.strip():
-                yield number, text
-
-
-def iter_jsonl(path: Path, relname: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, object) for each JSON Lines record."""
-    for number, text in iter_lines(path, relname):
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            hint = " (the file looks truncated)" if "Unterminated" in e.msg or "Expecting" in e.msg else ""
-            raise BundleError(
-                f"invalid JSON: {e.msg} at column {e.colno}{hint}", file=relname, line=number
-            ) from e
-        if not isinstance(obj, dict):
-            raise BundleError(f"expected a JSON object, got {type(obj).__name__}", file=relname, line=number)
-        yield number, obj
-
-
-def read_json(path: Path, relname: str) -> Any:
-    """Read a whole JSON document (benchmark files that are one array or object)."""
-    if not path.is_file():
-        raise BundleError("file not found", file=relname)
-    try:
-        return json.loads(path.read_bytes().decode("utf-8-sig"))
-    except UnicodeDecodeError as e:
-        raise BundleError(f"not valid UTF-8 at byte {e.start}; save the file as UTF-8", file=relname) from e
-    except json.JSONDecodeError as e:
-        raise BundleError(f"invalid JSON: {e.msg}", file=relname, line=e.lineno) from e
+from services.formats.limits import MAX_ID_CHARS, MAX_QUERY_CHARS, MAX_SHORT_CHARS, MAX_TEXT_CHARS, ZERO_WIDTH
+from services.formats.lines import iter_jsonl
+from services.formats.qrels import read_qrels_tsv
+from services.formats.records import ImageSource, ItemRecord, ParsedBundle, QueryRecord
 
 
 class Fields:
@@ -348,39 +216,3 @@ def read_native_bundle(root: Path, *, allowed_roots: tuple[Path, ...] = ()) -> P
         )
 
     return ParsedBundle(root, "native", items, queries, read_qrels_tsv(root / "qrels.tsv", "qrels.tsv"))
-
-
-def read_qrels_tsv(path: Path, relname: str) -> list[QrelRecord]:
-    """BEIR-style qrels: header ``query-id<TAB>corpus-id<TAB>score``, integer scores."""
-    qrels: list[QrelRecord] = []
-    header_seen = False
-    for line, text in iter_lines(path, relname):
-        cols = text.split("\t")
-        if not header_seen:
-            header_seen = True
-            if tuple(c.strip() for c in cols) != QRELS_HEADER:
-                raise BundleError(
-                    "the first line must be the header 'query-id<TAB>corpus-id<TAB>score'",
-                    file=relname,
-                    line=line,
-                )
-            continue
-        if len(cols) != 3:
-            raise BundleError(
-                f"expected 3 tab-separated columns (query-id, corpus-id, score), got {len(cols)}",
-                file=relname,
-                line=line,
-            )
-        qid, iid, score = (c.strip() for c in cols)
-        if not qid or not iid:
-            raise BundleError("query-id and corpus-id must not be empty", file=relname, line=line)
-        try:
-            value = int(score)
-        except ValueError as e:
-            raise BundleError(f"score {score!r} is not an integer", file=relname, line=line) from e
-        qrels.append(QrelRecord(qid, iid, value, relname, line))
-    if not header_seen:
-        raise BundleError(
-            "the file is empty; it needs the header 'query-id<TAB>corpus-id<TAB>score'", file=relname
-        )
-    return qrels

@@ -19,19 +19,26 @@ from pathlib import Path
 
 from sqlalchemy import delete, insert, select
 
-from db.enums import ImageStatus, Role
+from db.enums import ImageStatus, RevisionKind, Role
 from db.models import Dataset, Item, Qrel, Query, QueryRef, QueryRevision
 from db.session import Database
 from services.core.auth import SYSTEM, Actor, allow
 from services.core.config import load_settings
 from services.core.errors import BundleError, DatasetExistsError, ValidationError
 from services.core.media import ImageInfo, ImageProblem, MediaStore, inspect_image
-from services.formats import FORMAT_READERS
-from services.formats.native import ImageSource, ParsedBundle, read_native_bundle
+from services.datasets.settings import DatasetSettings
+from services.formats.beir import read_beir
+from services.formats.circo import read_circo
+from services.formats.cirr import read_cirr
+from services.formats.fashioniq import read_fashioniq
+from services.formats.mbeir import read_mbeir
+from services.formats.mcmr import read_mcmr
+from services.formats.merit import read_merit
+from services.formats.native import read_native_bundle
+from services.formats.records import ImageSource, ParsedBundle
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SETTINGS = {"k": 100, "show_scores": False, "overlap": 2}
 IMAGE_WORKERS = 4
 BATCH = 5_000
 
@@ -224,7 +231,7 @@ def import_parsed(
             name=name,
             source_format=bundle.format,
             source_path=str(bundle.root),
-            settings=dict(DEFAULT_SETTINGS),
+            settings=DatasetSettings().as_stored(),
             is_demo=is_demo,
             created_by_id=actor.id,
         )
@@ -272,7 +279,10 @@ def import_parsed(
                 query_ids[ext_id] = row_id
             s.execute(
                 insert(QueryRevision),
-                [{"query_id": query_ids[q.ext_id], "text": q.text, "kind": "original"} for q in chunk],
+                [
+                    {"query_id": query_ids[q.ext_id], "text": q.text, "kind": RevisionKind.ORIGINAL}
+                    for q in chunk
+                ],
             )
             refs = []
             for q in chunk:
@@ -319,7 +329,18 @@ def _dimensions(src: ImageSource | None, infos: dict[Path, ImageInfo | None]) ->
     return {"width": info.width if info else None, "height": info.height if info else None}
 
 
-READERS: dict[str, Callable[..., ParsedBundle]] = {"native": read_native_bundle, **FORMAT_READERS}
+# Each reader takes the benchmark's folder (or, where the format is one file per split, a file)
+# and ``allowed_roots``, plus a ``split`` (and format-specific) keyword with a sensible default.
+READERS: dict[str, Callable[..., ParsedBundle]] = {
+    "native": read_native_bundle,
+    "mcmr": read_mcmr,
+    "merit": read_merit,
+    "circo": read_circo,
+    "cirr": read_cirr,
+    "fashioniq": read_fashioniq,
+    "mbeir": read_mbeir,
+    "beir": read_beir,
+}
 
 
 @allow(Role.ADMIN)

@@ -16,7 +16,7 @@ from db.session import Database
 from services.core.auth import Actor, allow
 from services.core.errors import ValidationError
 from services.core.lookups import query_or_404
-from services.formats.native import MAX_QUERY_CHARS
+from services.formats.limits import MAX_QUERY_CHARS
 
 MAX_NOTE_CHARS = 2_000
 
