@@ -9,4 +9,4 @@ from __future__ import annotations
 from db import models, studies
 
 metadata = models.Base.metadata
-MODULES = (models, studies)
+assert studies.Study.__table__.metadata is metadata  # the study tables are on it

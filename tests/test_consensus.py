@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from db.models import Adjudication, Item, Judgment, Query, QueryRevision, QueryVerdict
+from db.models import Item, ItemAdjudication, Judgment, Query, QueryAdjudication, QueryRevision, QueryVerdict
 from db.session import Database
 from services.cleaning.consensus import compute_consensus
 from services.cleaning.decisions import (
@@ -134,17 +134,27 @@ class Votes:
                 s.add(revision)
                 s.flush()
                 revision_id = revision.id
-            s.add(
-                Adjudication(
-                    query_id=self.queries[query],
-                    item_id=self.items[item] if item else None,
-                    reviewer_id=reviewer.id,
-                    decision=decision,
-                    reason=reason,
-                    revision_id=revision_id,
-                    created_at=now,
+            if item:
+                s.add(
+                    ItemAdjudication(
+                        query_id=self.queries[query],
+                        item_id=self.items[item],
+                        reviewer_id=reviewer.id,
+                        label=decision,
+                        created_at=now,
+                    )
                 )
-            )
+            else:
+                s.add(
+                    QueryAdjudication(
+                        query_id=self.queries[query],
+                        reviewer_id=reviewer.id,
+                        verdict=decision,
+                        reason=reason,
+                        revision_id=revision_id,
+                        created_at=now,
+                    )
+                )
         return now
 
 

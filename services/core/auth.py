@@ -26,7 +26,8 @@ from db.enums import Role
 from db.models import User, utcnow
 from db.session import Database
 from services.core.config import load_settings
-from services.core.errors import AuthError, NotFoundError, PermissionDenied, ValidationError
+from services.core.errors import AuthError, PermissionDenied, ValidationError
+from services.core.lookups import user_or_404
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,6 @@ class Actor:
     id: int | None
     name: str
     role: str
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == Role.ADMIN
 
 
 SYSTEM = Actor(None, "cli", Role.ADMIN)
@@ -180,9 +177,7 @@ def list_users(db: Database, *, actor: Actor = SYSTEM, role: str | None = None) 
 @allow(Role.ADMIN)
 def set_active(db: Database, name: str, active: bool, *, actor: Actor = SYSTEM) -> None:
     with db.write() as s:
-        user = s.scalar(select(User).where(User.name == name))
-        if user is None:
-            raise NotFoundError(f"no user named {name!r}")
+        user = user_or_404(s, name)
         if actor.id == user.id and not active:
             raise ValidationError("you cannot deactivate your own account")
         user.is_active = active
@@ -196,9 +191,7 @@ def set_password(db: Database, name: str, password: str, *, actor: Actor = SYSTE
     if len(password or "") < MIN_PASSWORD_CHARS:
         raise ValidationError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
     with db.write() as s:
-        user = s.scalar(select(User).where(User.name == name))
-        if user is None:
-            raise NotFoundError(f"no user named {name!r}")
+        user = user_or_404(s, name)
         user.password_hash = hash_password(password)
         user.failed_logins = 0
         user.locked_until = None

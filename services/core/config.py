@@ -50,14 +50,6 @@ class Settings:
     clip_model: str | None = None
     clip_pretrained: str | None = None
 
-    @property
-    def media_dir(self) -> Path:
-        return self.data_dir / "media"
-
-    @property
-    def thumbs_dir(self) -> Path:
-        return self.data_dir / "thumbs"
-
 
 def load_settings() -> Settings:
     """Read settings from the environment (cheap; call it where needed)."""

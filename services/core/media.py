@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,7 +113,3 @@ class MediaStore:
         thumb = self.thumb_path(info.sha256)
         if not thumb.exists():
             _atomic_write(thumb, make_thumbnail(data))
-
-    def copy_original_to(self, sha256: str, ext: str, dest: Path) -> None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self.original_path(sha256, ext), dest)
