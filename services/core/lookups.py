@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Dataset, Query, User
 from db.studies import Study
 from services.core.errors import NotFoundError
+
+T = TypeVar("T")
+
+# What to say when a name is unknown: what it is, and where the names are listed.
+_UNKNOWN = {
+    Dataset: ("dataset", "`python cli.py datasets` lists them"),
+    User: ("user", "`python cli.py users list` lists them"),
+    Study: ("study", "the Studies page lists them"),
+}
+
+
+def _by_name(s: Session, model: type[T], name: str, lock: bool, column: Any = None) -> Any:
+    stmt = select(column if column is not None else model).where(model.name == name)  # type: ignore[attr-defined]
+    if lock:
+        stmt = stmt.with_for_update()
+    found = s.scalar(stmt)
+    if found is None:
+        what, where = _UNKNOWN[model]
+        raise NotFoundError(f"no {what} named {name!r}; {where}")
+    return found
 
 
 def dataset_or_404(s: Session, name: str, *, lock: bool = False) -> Dataset:
@@ -16,21 +38,21 @@ def dataset_or_404(s: Session, name: str, *, lock: bool = False) -> Dataset:
     Raises:
         NotFoundError: no dataset of that name.
     """
-    stmt = select(Dataset).where(Dataset.name == name)
-    if lock:
-        stmt = stmt.with_for_update()
-    found = s.scalar(stmt)
-    if found is None:
-        raise NotFoundError(f"no dataset named {name!r}; `python cli.py datasets` lists them")
-    return found
+    return _by_name(s, Dataset, name, lock)
 
 
 def dataset_id_or_404(s: Session, name: str) -> int:
     """The id of the dataset called ``name`` (reads one column, not the row)."""
-    found = s.scalar(select(Dataset.id).where(Dataset.name == name))
-    if found is None:
-        raise NotFoundError(f"no dataset named {name!r}; `python cli.py datasets` lists them")
-    return found
+    return _by_name(s, Dataset, name, False, Dataset.id)
+
+
+def user_or_404(s: Session, name: str) -> User:
+    return _by_name(s, User, name, False)
+
+
+def study_or_404(s: Session, name: str, *, lock: bool = False) -> Study:
+    """The study called ``name``; ``lock`` takes its row lock for the transaction."""
+    return _by_name(s, Study, name, lock)
 
 
 def query_or_404(s: Session, query_id: int) -> Query:
@@ -38,25 +60,3 @@ def query_or_404(s: Session, query_id: int) -> Query:
     if found is None:
         raise NotFoundError(f"no query {query_id}")
     return found
-
-
-def user_or_404(s: Session, name: str) -> User:
-    found = s.scalar(select(User).where(User.name == name))
-    if found is None:
-        raise NotFoundError(f"no user named {name!r}; `python cli.py users list` lists them")
-    return found
-
-
-def study_or_404(s: Session, name: str, *, lock: bool = False) -> Study:
-    """The study called ``name``; ``lock`` takes its row lock for the transaction.
-
-    Raises:
-        NotFoundError: no study of that name.
-    """
-    stmt = select(Study).where(Study.name == name)
-    if lock:
-        stmt = stmt.with_for_update()
-    study = s.scalar(stmt)
-    if study is None:
-        raise NotFoundError(f"no study named {name!r}; `python cli.py study` lists what studies can do")
-    return study
