@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from db.enums import Role
-from ui.state import current_user
+from ui.session import current_user
 
 st.set_page_config(page_title="Qrels Studio", page_icon=":material/fact_check:", layout="wide")
 

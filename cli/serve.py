@@ -18,5 +18,6 @@ def serve(ctx: typer.Context) -> None:
     # whole process would serve page files directly and never run the router. app.py is always
     # the router here.
     PagesManager.uses_pages_directory = False
-    sys.argv = ["streamlit", "run", str(Path(__file__).resolve().parent.parent / "app.py"), *ctx.args]
+    # asgi.py serves app.py plus the app's own routes (images, the session cookie: ui/server.py).
+    sys.argv = ["streamlit", "run", str(Path(__file__).resolve().parent.parent / "asgi.py"), *ctx.args]
     streamlit_cli.main()

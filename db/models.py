@@ -274,6 +274,22 @@ class Submission(Base):
     undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class Draft(Base):
+    """Unsaved work on one assignment, kept while the annotator works (restored after a reload).
+
+    ``work`` is what the page would submit (labels, added items, verdict, note, rewrite); ``seq``
+    is the page's own counter, so a late write of an older draft never replaces a newer one.
+    """
+
+    __tablename__ = "drafts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"), unique=True)
+    work: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Judgment(Base):
     """An annotator's label for one item of one query. One per (user, query, item)."""
 

@@ -13,7 +13,7 @@ from services.core.auth import Actor
 from tests.browser import app_server, chromium_page, log_in, require_chromium
 from tests.conftest import PASSWORD
 from tests.test_review import disputed  # noqa: F401 - the fixture
-from ui.state import KEY_USER
+from ui.session import KEY_USER
 
 CHARTS = 7  # datasets, annotators, throughput, time per query, verdicts, positives, agreement over time
 

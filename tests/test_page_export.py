@@ -21,7 +21,7 @@ from tests.conftest import make_users
 from tests.test_consensus import Votes
 from tests.test_evaluation import add_runs
 from tests.test_export import apply_cleaning, bundle_with_extras
-from ui.state import KEY_USER
+from ui.session import KEY_USER
 
 # The first evaluation on a fresh virtualenv compiles ranx's numba kernels.
 TIMEOUT = 240

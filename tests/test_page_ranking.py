@@ -19,7 +19,7 @@ from services.ranking.jobs import latest_jobs
 from tests.bundles import make_bundle
 from tests.conftest import make_users
 from tests.test_ranking import TINY
-from ui.state import KEY_USER
+from ui.session import KEY_USER
 
 
 @pytest.fixture

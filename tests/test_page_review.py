@@ -10,7 +10,7 @@ from db.session import Database
 from services.core.auth import Actor
 from services.review import disputes as review
 from tests.test_review import disputed  # noqa: F401 - the fixture
-from ui.state import KEY_USER
+from ui.session import KEY_USER
 
 
 def open_page(user: Actor) -> AppTest:

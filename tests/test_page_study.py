@@ -15,7 +15,7 @@ from services.study.admin import close_study, study_info
 from services.study.create import create_preference_study
 from services.study.rating import load_trial, next_assignment
 from tests.test_study import SOURCES, answer_all, by_source, create, paired, ranked  # noqa: F401 - fixtures
-from ui.state import KEY_USER
+from ui.session import KEY_USER
 
 # What a rater's page may never carry: a source, a query id, a group key, a system name.
 LEAKS = re.compile(r"generated|human|QID-|grp\d|query_id|clip_image|bm25|hybrid", re.IGNORECASE)

@@ -17,7 +17,7 @@ from services.datasets.assignment import assign
 from services.ingest.importer import import_bundle
 from tests.bundles import make_bundle
 from tests.conftest import make_users
-from ui.state import KEY_USER
+from ui.session import KEY_USER
 
 TIMEOUT = 30
 

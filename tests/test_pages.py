@@ -14,7 +14,7 @@ from services.datasets import catalog as datasets
 from services.ingest.importer import import_bundle
 from tests.bundles import make_bundle
 from tests.conftest import PASSWORD, make_users
-from ui.state import KEY_USER
+from ui.session import KEY_USER
 
 TIMEOUT = 30
 

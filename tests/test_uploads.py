@@ -17,7 +17,7 @@ from services.ingest.importer import import_bundle
 from services.ingest.uploads import MAX_UPLOAD_BYTES, extract_bundle_zip
 from tests.bundles import make_bundle
 from tests.conftest import make_users
-from ui.state import KEY_USER
+from ui.session import KEY_USER
 
 
 def zip_folder(folder: Path, prefix: str = "") -> bytes:

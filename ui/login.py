@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from services.core import sessions
 from services.core.auth import authenticate
 from services.core.errors import AuthError
-from ui.state import KEY_NOTICE, database, log_in
+from ui.session import KEY_NOTICE, database, log_in
 
 
 def render_login() -> None:
-    """Draw the login form; on success store the user and rerun the requested page."""
+    """Draw the login form; on success store the user (and a session cookie) and rerun the page."""
     st.title("Qrels Studio")
     st.caption(
         "Validate the test split of a retrieval benchmark: judge positives, find the missed ones, clean it."
@@ -30,5 +31,6 @@ def render_login() -> None:
         except AuthError as e:
             st.error(str(e))
         else:
-            log_in(actor)
+            started = sessions.start_session(database(), actor)
+            log_in(actor, token_id=started.token_id, claim=started.claim)
             st.rerun()

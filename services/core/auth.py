@@ -20,8 +20,10 @@ from typing import ParamSpec, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
+from db.accounts import SessionToken
 from db.enums import Role
 from db.models import User, utcnow
 from db.session import Database
@@ -181,6 +183,8 @@ def set_active(db: Database, name: str, active: bool, *, actor: Actor = SYSTEM) 
         if actor.id == user.id and not active:
             raise ValidationError("you cannot deactivate your own account")
         user.is_active = active
+        if not active:
+            _revoke_sessions(s, user.id)
 
 
 @allow(*EVERYONE)
@@ -195,6 +199,15 @@ def set_password(db: Database, name: str, password: str, *, actor: Actor = SYSTE
         user.password_hash = hash_password(password)
         user.failed_logins = 0
         user.locked_until = None
+        _revoke_sessions(s, user.id)  # every browser logged in with the old password logs in again
+
+
+def _revoke_sessions(s: Session, user_id: int) -> None:
+    s.execute(
+        update(SessionToken)
+        .where(SessionToken.user_id == user_id, SessionToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
 
 
 @public("logging in: it checks the name and password it is given")

@@ -34,6 +34,8 @@ class Settings:
         allowed_roots: ``QRELS_ALLOWED_ROOTS`` (os.pathsep-separated): folders outside a bundle
             that its absolute image paths may point into. Empty: only inside the bundle.
         session_timeout_minutes: ``QRELS_SESSION_TIMEOUT_MIN``: log out after this much inactivity.
+        session_max_hours: ``QRELS_SESSION_MAX_HOURS``: a browser session ends this long after
+            the login however active it is (the cookie that survives reloads lives no longer).
         max_failed_logins / lockout_minutes: ``QRELS_MAX_FAILED_LOGINS`` failures in a row lock the
             account for ``QRELS_LOCKOUT_MIN`` minutes.
         clip_model / clip_pretrained: ``QRELS_CLIP_MODEL`` (used when a dataset names no model) and
@@ -45,6 +47,7 @@ class Settings:
     data_dir: Path
     allowed_roots: tuple[Path, ...] = field(default_factory=tuple)
     session_timeout_minutes: int = 60
+    session_max_hours: int = 12
     max_failed_logins: int = 5
     lockout_minutes: int = 15
     clip_model: str | None = None
@@ -61,6 +64,7 @@ def load_settings() -> Settings:
         data_dir=Path(os.environ.get("QRELS_DATA_DIR", "data")),
         allowed_roots=roots,
         session_timeout_minutes=_int_env("QRELS_SESSION_TIMEOUT_MIN", 60),
+        session_max_hours=_int_env("QRELS_SESSION_MAX_HOURS", 12),
         max_failed_logins=_int_env("QRELS_MAX_FAILED_LOGINS", 5),
         lockout_minutes=_int_env("QRELS_LOCKOUT_MIN", 15),
         clip_model=_str_env("QRELS_CLIP_MODEL"),
