@@ -19,10 +19,13 @@ from db.models import (
     QueryRevision,
     QueryVerdict,
     RankerRun,
+    Submission,
 )
 from db.session import Database
+from services.annotation.drafts import open_draft, save_draft
+from services.annotation.history import last_submitted, my_history
 from services.annotation.queue import Progress, next_assignment, previous_assignment, progress, skip
-from services.annotation.submit import LabelInput, QueryWork, submit, undo_last
+from services.annotation.submit import LabelInput, QueryWork, submit
 from services.annotation.task import Task, load_task
 from services.core.auth import Actor
 from services.core.errors import PermissionDenied, ValidationError
@@ -235,7 +238,9 @@ def test_changed_label_keeps_history(db: Database, shop, users) -> None:
     assert j.label == "not_relevant" and history == ["relevant"]
 
 
-def test_undo_restores_the_state_before(db: Database, shop, users) -> None:
+def test_undo_reopens_the_last_query_with_its_answers_and_a_resubmit_replaces_them(
+    db: Database, shop, users
+) -> None:
     assign(db, "shop", overlap=1)
     me = users["ann1"]
     first = next_assignment(db, me, "shop")
@@ -247,16 +252,82 @@ def test_undo_restores_the_state_before(db: Database, shop, users) -> None:
         db,
         me,
         first,
-        QueryWork(labels=second.labels, verdict="reject", reason="duplicate", client_token=token()),
+        QueryWork(
+            labels=second.labels,
+            verdict="reject",
+            reason="duplicate",
+            note="same as q2",
+            client_token=token(),
+        ),
     )
-    assert undo_last(db, me, "shop") == first
+    done_before = progress(db, me, "shop").done
+    # Undo reopens the last submitted query with the answers given, and changes nothing stored.
+    assert last_submitted(db, me, "shop") == first
+    reopened = load_task(db, me, first)
+    assert (
+        reopened.my_verdict == "reject"
+        and reopened.my_reason == "duplicate"
+        and reopened.my_note == "same as q2"
+    )
+    assert reopened.my_labels[extra.card.item_id] == "relevant" and reopened.status == "done"
+    assert progress(db, me, "shop").done == done_before
+    # Resubmitting replaces the answers; the judgment history keeps both.
+    submit(db, me, first, accept_all(reopened))
     task = load_task(db, me, first)
-    assert task.my_verdict == "accept" and extra.card.item_id not in task.my_labels
-    assert task.status == "done"
-    assert undo_last(db, me, "shop") == first
+    assert task.my_verdict == "accept" and task.my_labels[extra.card.item_id] == "not_relevant"
+    with db.read() as s:
+        j = s.scalar(
+            select(Judgment).where(Judgment.user_id == me.id, Judgment.item_id == extra.card.item_id)
+        )
+        history = s.scalars(select(JudgmentHistory.label).where(JudgmentHistory.judgment_id == j.id)).all()
+        assert s.scalar(select(func.count()).select_from(Submission).where(Submission.user_id == me.id)) == 3
+    assert history == ["relevant"]
+
+
+def test_history_lists_finished_and_skipped_queries_newest_first(db: Database, shop, users) -> None:
+    assign(db, "shop", overlap=1, annotators=["ann1"])
+    me = users["ann1"]
+    a1 = next_assignment(db, me, "shop")
+    submit(db, me, a1, accept_all(load_task(db, me, a1)))
+    a2 = next_assignment(db, me, "shop")
+    submit(db, me, a2, QueryWork(labels={}, verdict="reject", reason="wrong", client_token=token()))
+    a3 = next_assignment(db, me, "shop")
+    skip(db, me, a3)
+    everything = my_history(db, me, "shop")
+    assert [e.assignment_id for e in everything.entries] == [
+        a2,
+        a1,
+        a3,
+    ]  # finished newest first, then skipped
+    assert everything.total == 3
+    assert [e.assignment_id for e in my_history(db, me, "shop", show="reject").entries] == [a2]
+    assert [e.assignment_id for e in my_history(db, me, "shop", show="skipped").entries] == [a3]
+    with pytest.raises(ValidationError, match="show one of"):
+        my_history(db, me, "shop", show="mine")
+    # Previous walks back through every finished query, not only the last two.
+    assert previous_assignment(db, me, "shop", before=None) == a2
+    assert previous_assignment(db, me, "shop", before=a2) == a1
+    assert previous_assignment(db, me, "shop", before=a1) is None
+
+
+def test_drafts_keep_the_newest_work_and_go_when_the_query_is_submitted(db: Database, shop, users) -> None:
+    assign(db, "shop", overlap=1, annotators=["ann1"])
+    me, other = users["ann1"], users["ann2"]
+    first = next_assignment(db, me, "shop")
+    work = {"labels": {"1": "relevant"}, "verdict": "accept"}
+    assert save_draft(db, me, first, work, seq=2)
+    assert not save_draft(db, me, first, {"verdict": "reject"}, seq=1)  # an older write arriving late
     task = load_task(db, me, first)
-    assert task.my_verdict is None and task.my_labels == {} and task.status == "pending"
-    assert undo_last(db, me, "shop") is None
+    assert task.draft == work and task.draft_seq == 2
+    assert open_draft(db, me, "shop") == first
+    with pytest.raises(PermissionDenied):
+        save_draft(db, other, first, work, seq=3)
+    with pytest.raises(ValidationError, match="a draft is an object"):
+        save_draft(db, me, first, {"labels": {}, "evil": 1}, seq=3)
+    with pytest.raises(ValidationError, match="limited to"):
+        save_draft(db, me, first, {"note": "x" * 300_000}, seq=3)
+    submit(db, me, first, accept_all(task))
+    assert load_task(db, me, first).draft is None and open_draft(db, me, "shop") is None
 
 
 def test_skip_returns_later_and_previous_goes_back(db: Database, shop, users) -> None:

@@ -29,8 +29,9 @@ from sqlalchemy.sql import Select
 from bench.bench_load import CHEAP_HASHER
 from db import migrate
 from db.session import Database, dispose_engine, get_engine
+from services.annotation.history import last_submitted
 from services.annotation.queue import next_assignment, previous_assignment, progress, skip
-from services.annotation.submit import LabelInput, QueryWork, undo_last
+from services.annotation.submit import LabelInput, QueryWork
 from services.annotation.submit import submit as submit_work
 from services.annotation.task import Task, load_task
 from services.core import auth
@@ -79,7 +80,7 @@ def populate(db: Database, folder: Path) -> dict[str, Actor]:
     submit_work(db, a1, first.assignment_id, QueryWork(changed, "accept", client_token="ann1-again"))
     submit(a2, "accept")
     submit(a2, "accept")
-    assert undo_last(db, a2, "shop") is not None  # undone: previous_state and undone_at kept
+    assert last_submitted(db, a2, "shop") is not None  # previous_state kept on every submission
     skip(db, a2, next_assignment(db, a2, "shop"))
 
     adjudicate(

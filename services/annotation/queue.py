@@ -97,7 +97,8 @@ def next_in(s: Session, actor: Actor, dataset_id: int, exclude: int | None) -> i
 
 @allow(Role.ANNOTATOR)
 def previous_assignment(db: Database, actor: Actor, dataset: str, *, before: int | None) -> int | None:
-    """The annotator's most recently submitted query (to go back to it), other than ``before``."""
+    """The query the annotator finished just before ``before`` (the newest one when ``before`` is
+    None or not finished): pressing "previous" again and again walks back through all of them."""
     with db.read() as s:
         ds = dataset_or_404(s, dataset)
         stmt = (
@@ -111,7 +112,13 @@ def previous_assignment(db: Database, actor: Actor, dataset: str, *, before: int
             .order_by(Assignment.done_at.desc(), Assignment.id.desc())
             .limit(1)
         )
-        if before is not None:
+        current = s.get(Assignment, before) if before is not None else None
+        if current is not None and current.user_id == actor.id and current.done_at is not None:
+            stmt = stmt.where(
+                (Assignment.done_at < current.done_at)
+                | ((Assignment.done_at == current.done_at) & (Assignment.id < current.id))
+            )
+        elif before is not None:
             stmt = stmt.where(Assignment.id != before)
         return s.scalar(stmt)
 

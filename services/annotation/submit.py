@@ -1,9 +1,11 @@
-"""Submit and undo: everything an annotator gives for one query, stored in one transaction.
+"""Submit: everything an annotator gives for one query, stored in one transaction.
 
 A submit is idempotent on its ``client_token``, so a retried submit (lost connection, double
-click) is stored exactly once; the state before it is kept on the submission so undo can restore
-it exactly. Busy or restarting databases are retried, then reported as :class:`SaveFailed` so the
-page keeps the work and retries.
+click) is stored exactly once. Submitting a query again (after undo or from the history list)
+replaces the answers; every changed judgment keeps its earlier value in ``judgment_history``, and
+each submission keeps the state it replaced (``previous_state``), so nothing is ever lost. Busy or
+restarting databases are retried, then reported as :class:`SaveFailed` so the page keeps the work
+and retries.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -32,11 +34,11 @@ from db.models import (
     utcnow,
 )
 from db.session import Database
+from services.annotation.drafts import discard_draft
 from services.annotation.queue import next_in, own_assignment
 from services.annotation.task import pooled_run_id, shuffle_seed
 from services.core.auth import Actor, allow
 from services.core.errors import SaveFailed, ValidationError
-from services.core.lookups import dataset_or_404
 from services.formats.limits import MAX_QUERY_CHARS, ZERO_WIDTH
 
 MAX_NOTE_CHARS = 2_000
@@ -328,63 +330,6 @@ def _submit(db: Database, actor: Actor, assignment_id: int, work: QueryWork) -> 
             verdict.updated_at = now
         a.status = AssignmentStatus.DONE
         a.done_at = now
+        discard_draft(s, a.id)
         s.flush()
         return SubmitResult(submission.id, False, next_in(s, actor, query.dataset_id, None))
-
-
-@allow(Role.ANNOTATOR)
-def undo_last(db: Database, actor: Actor, dataset: str) -> int | None:
-    """Undo the annotator's last submission in ``dataset``; return its assignment (to reopen).
-
-    The judgments and verdict are restored to what they were before it; rewrites stay in the
-    query's revision history (nothing written is ever deleted), marked unused by the verdict.
-    """
-    now = utcnow()
-    with db.write() as s:
-        ds = dataset_or_404(s, dataset)
-        submission = s.scalar(
-            select(Submission)
-            .join(Query, Query.id == Submission.query_id)
-            .where(Submission.user_id == actor.id, Submission.undone_at.is_(None), Query.dataset_id == ds.id)
-            .order_by(Submission.id.desc())
-            .limit(1)
-            .with_for_update()
-        )
-        if submission is None:
-            return None
-        state = submission.previous_state or {}
-        before = {j["item_id"]: j for j in state.get("judgments", [])}
-        current = {
-            j.item_id: j
-            for j in s.scalars(
-                select(Judgment).where(Judgment.user_id == actor.id, Judgment.query_id == submission.query_id)
-            )
-        }
-        for item_id, j in current.items():
-            if item_id not in before:
-                s.execute(delete(JudgmentHistory).where(JudgmentHistory.judgment_id == j.id))
-                s.delete(j)
-        for item_id, old in before.items():
-            values = {"user_id": actor.id, "query_id": submission.query_id, "submission_id": None, **old}
-            _set_judgment(s, current.get(item_id), values, now)
-        verdict = s.scalar(
-            select(QueryVerdict).where(
-                QueryVerdict.user_id == actor.id, QueryVerdict.query_id == submission.query_id
-            )
-        )
-        old_verdict = state.get("verdict")
-        if old_verdict is None and verdict is not None:
-            s.delete(verdict)
-        elif old_verdict is not None:
-            if verdict is None:
-                verdict = QueryVerdict(user_id=actor.id, query_id=submission.query_id, created_at=now)
-                s.add(verdict)
-            for key, value in old_verdict.items():
-                setattr(verdict, key, value)
-            verdict.submission_id = None
-            verdict.updated_at = now
-        a = s.get(Assignment, submission.assignment_id)
-        a.status = state.get("assignment_status", AssignmentStatus.PENDING)
-        a.done_at = None if a.status != AssignmentStatus.DONE else a.done_at
-        submission.undone_at = now
-        return a.id

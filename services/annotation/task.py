@@ -13,10 +13,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from db.enums import Provenance, RevisionKind, Role, Verdict
-from db.models import Candidate, Dataset, Item, Judgment, Qrel, Query, QueryRevision, QueryVerdict, RankerRun
+from db.models import (
+    Candidate,
+    Dataset,
+    Draft,
+    Item,
+    Judgment,
+    Qrel,
+    Query,
+    QueryRef,
+    QueryRevision,
+    QueryVerdict,
+    RankerRun,
+)
 from db.session import Database
 from services.annotation.queue import Progress, own_assignment, progress_in
 from services.core.auth import Actor, allow
@@ -63,6 +75,12 @@ class Task:
     my_note: str
     status: str
     progress: Progress
+    # Items this annotator added that are not in the candidate grid (found by search), and the
+    # search text each was found with: a reopened query shows them with its other answers.
+    added_elsewhere: list[Card]
+    search_texts: dict[int, str]
+    draft: dict[str, Any] | None  # unsaved work kept on the server (services/annotation/drafts.py)
+    draft_seq: int
 
 
 def shuffle_seed(user_id: int, query_id: int) -> int:
@@ -123,9 +141,14 @@ def load_task(db: Database, actor: Actor, assignment_id: int) -> Task:
             ]
 
         refs = []
-        for ref in query.refs:
-            if ref.item_id is not None:
-                refs.append(RefView(card_of(s.get(Item, ref.item_id), store), None))
+        for ref in s.scalars(
+            select(QueryRef)
+            .where(QueryRef.query_id == query.id)
+            .order_by(QueryRef.position)
+            .options(selectinload(QueryRef.item))
+        ):
+            if ref.item is not None:
+                refs.append(RefView(card_of(ref.item, store), None))
             else:
                 path = str(store.thumb_path(ref.image_sha256)) if ref.image_sha256 else None
                 refs.append(RefView(None, path))
@@ -145,6 +168,15 @@ def load_task(db: Database, actor: Actor, assignment_id: int) -> Task:
             )
             .order_by(QueryRevision.id)
         ).all()
+        shown = {c.card.item_id for c in candidates} | positive_ids
+        elsewhere = [
+            j.item_id for j in judgments if j.provenance != Provenance.ORIGINAL and j.item_id not in shown
+        ]
+        added_elsewhere = [
+            card_of(it, store)
+            for it in s.scalars(select(Item).where(Item.id.in_(elsewhere)).order_by(Item.id))
+        ]
+        draft = s.scalar(select(Draft).where(Draft.assignment_id == a.id))
         text = query.text
         if verdict is not None and verdict.verdict == Verdict.REWRITE and verdict.revision_id is not None:
             text = s.get(QueryRevision, verdict.revision_id).text
@@ -173,6 +205,14 @@ def load_task(db: Database, actor: Actor, assignment_id: int) -> Task:
             my_note=verdict.note if verdict else "",
             status=a.status,
             progress=progress_in(s, actor, ds.id),
+            added_elsewhere=added_elsewhere,
+            search_texts={
+                j.item_id: str((j.provenance_detail or {}).get("text", ""))
+                for j in judgments
+                if j.provenance == Provenance.SEARCH
+            },
+            draft=dict(draft.work) if draft is not None else None,
+            draft_seq=draft.seq if draft is not None else 0,
         )
 
 
