@@ -128,6 +128,7 @@ def claim(db: Database, code: str) -> tuple[str, int] | None:
     """The cookie value and its max-age in seconds for a claim code, or None (unknown, used, expired)."""
     if not code or len(code) > 100:
         return None
+    _secret(db)  # made (in its own transaction) before this one takes the write lock
     now = utcnow()
     with db.write() as s:
         row = s.scalar(select(SessionToken).where(SessionToken.claim_hash == _sha(code)).with_for_update())
