@@ -201,6 +201,10 @@ def _submit(db: Database, actor: Actor, assignment_id: int, work: QueryWork) -> 
                 raise ValidationError("client token already used; reload the page")
             return SubmitResult(existing.id, True, next_in(s, actor, query.dataset_id, None))
 
+        if work.verdict == Verdict.REWRITE and (work.rewrite or "").strip() == query.text.strip():
+            raise ValidationError(
+                "the rewrite is the same as the query: change the text, or accept the query"
+            )
         positive_ids = set(s.scalars(select(Qrel.item_id).where(Qrel.query_id == query.id, Qrel.score > 0)))
         labelled = {i for i, v in work.labels.items() if v.provenance == Provenance.ORIGINAL}
         if labelled - positive_ids:
