@@ -38,12 +38,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextmanager
-def app_server(db_url: str, data_dir: Path, *, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run ``streamlit run app.py`` on a loopback port; yield its base URL; stop it after."""
-    port = free_port()
+def start_app(
+    db_url: str, data_dir: Path, port: int, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """Start ``python cli.py serve`` on a loopback port and wait until it answers."""
     env = {**os.environ, "QRELS_DB_URL": db_url, "QRELS_DATA_DIR": str(data_dir), **(extra_env or {})}
-    log = (data_dir / "streamlit.log").open("wb")
+    log = (data_dir / f"streamlit-{port}.log").open("ab")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -59,27 +59,42 @@ def app_server(db_url: str, data_dir: Path, *, extra_env: dict[str, str] | None 
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    log.close()
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start:\n{(data_dir / 'streamlit.log').read_text()}")
-            time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
+    deadline = time.monotonic() + 120
+    while True:
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_app(proc)
+            raise RuntimeError(
+                f"streamlit did not start:\n{(data_dir / f'streamlit-{port}.log').read_text()}"
+            )
+        time.sleep(0.3)
+
+
+def stop_app(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@contextmanager
+def app_server(db_url: str, data_dir: Path, *, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run the app (``python cli.py serve``) on a loopback port; yield its base URL; stop it after."""
+    port = free_port()
+    proc = start_app(db_url, data_dir, port, extra_env)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_app(proc)
 
 
 @contextmanager

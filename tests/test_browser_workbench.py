@@ -1,13 +1,14 @@
-"""In Debian's Chromium, an annotator works through three demo queries with mouse and keyboard."""
+"""In Debian's Chromium, an annotator works the demo from the keyboard alone, and nothing is lost:
+not across a reload, an undo, the history list, an over-long rewrite, or a server restart."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
-from db.models import Judgment, QueryVerdict, Submission
+from db.models import Draft, Judgment, JudgmentHistory, QueryRevision, QueryVerdict, Submission
 from db.session import Database
 from demo.writer import generate_demo
 from models.embedder import DEMO_CHECKPOINT
@@ -17,79 +18,231 @@ from services.ingest.importer import import_bundle
 from services.ranking.embed import embed_dataset
 from services.ranking.models import DEMO_SETTINGS
 from services.ranking.rank import rank_dataset
-from tests.browser import app_server, chromium_page, log_in, require_chromium
+from tests.browser import chromium_page, free_port, log_in, require_chromium, start_app, stop_app
 from tests.conftest import PASSWORD, make_users
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not DEMO_CHECKPOINT.is_file(), reason="the demo CLIP checkpoint is not built"),
 ]
+WAIT = 60_000
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory):
+    """One ranked demo for the module (embedding is the slow part): 200 items, 16 queries."""
+    require_chromium()
+    from db import migrate
+
+    root = tmp_path_factory.mktemp("wb")
+    data_dir = root / "data"
+    data_dir.mkdir()
+    url = f"sqlite:///{root / 'app.db'}"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("QRELS_DB_URL", url)
+    mp.setenv("QRELS_DATA_DIR", str(data_dir))
+    migrate.upgrade(url)
+    db = Database(url)
+    generate_demo(root / "demo", n_items=200, n_queries=16, seed=5)
+    import_bundle(db, root / "demo", "demo", is_demo=True)
+    update_settings(db, "demo", dict(DEMO_SETTINGS))
+    embed_dataset(db, "demo")
+    rank_dataset(db, "demo", k=40)
+    people = make_users(db)
+    yield db, data_dir, people
+    mp.undo()
 
 
 @pytest.fixture
-def server(sqlite_db: Database, data_dir: Path, tmp_path: Path):
-    require_chromium()
-    generate_demo(tmp_path / "demo", n_items=200, n_queries=12, seed=5)
-    import_bundle(sqlite_db, tmp_path / "demo", "demo", is_demo=True)
-    update_settings(sqlite_db, "demo", dict(DEMO_SETTINGS))
-    embed_dataset(sqlite_db, "demo")
-    rank_dataset(sqlite_db, "demo", k=40)
-    people = make_users(sqlite_db)
-    assign(sqlite_db, "demo", overlap=1, annotators=["ann1"])
-    with app_server(sqlite_db.url, data_dir) as base:
-        yield base, people
+def server(demo_db):
+    """A fresh queue for ann1 each test (the earlier test's work is cleared), and the app."""
+    db, data_dir, people = demo_db
+    with db.write() as s:
+        for table in (
+            "judgment_history",
+            "judgments",
+            "query_verdicts",
+            "drafts",
+            "submissions",
+            "assignments",
+        ):
+            s.execute(text(f"DELETE FROM {table}"))
+    assign(db, "demo", overlap=1, annotators=["ann1"])
+    port = free_port()
+    proc = start_app(db.url, data_dir, port)
+    try:
+        yield {
+            "db": db,
+            "base": f"http://127.0.0.1:{port}",
+            "port": port,
+            "data_dir": data_dir,
+            "proc": proc,
+            "people": people,
+        }
+    finally:
+        stop_app(proc)
 
 
-def idle(page) -> None:
-    """Wait until no rerun is running (a key pressed mid-rerun may land on an old button)."""
-    from playwright.sync_api import expect
-
-    page.wait_for_timeout(300)
-    expect(page.locator("[data-testid='stStatusWidget']")).to_have_count(0, timeout=30_000)
+def open_workbench(page, base: str):
+    log_in(page, base, "ann1", PASSWORD, path="workbench")
+    page.wait_for_selector(".wb[data-shown]", timeout=WAIT)
+    return page.locator(".wb")
 
 
-def test_annotate_three_demo_queries(server, sqlite_db: Database, tmp_path: Path) -> None:
-    from playwright.sync_api import expect
+def next_query(page, previous: str) -> str:
+    try:
+        page.wait_for_selector(f".wb[data-shown]:not([data-query-id='{previous}'])", timeout=WAIT)
+    except Exception:
+        message = page.locator(".msg").inner_text()
+        raise AssertionError(f"query {previous} did not move on; the page says: {message!r}") from None
+    return page.locator(".wb").get_attribute("data-query-id")
 
-    base, people = server
+
+def keys(page, *presses: str) -> None:
+    for key in presses:
+        page.keyboard.press(key)
+
+
+def test_an_annotator_works_five_demo_queries_from_the_keyboard_alone(server) -> None:
+    db, me = server["db"], server["people"]["ann1"]
     with chromium_page() as page:
-        log_in(page, base, "ann1", PASSWORD)
-        page.get_by_role("link", name="Workbench").click()
-        expect(page.get_by_role("heading", name="Workbench")).to_be_visible()
-        for n in range(3):
-            expect(page.get_by_text(f"{n} / 12 done")).to_be_visible()
-            # Mouse: every labelled positive is relevant, one candidate is added.
-            groups = page.get_by_role("radiogroup", name="Relevant?")
-            relevant = groups.get_by_role("radio", name="Yes", exact=True)
-            chosen = groups.locator("[aria-checked=true]")
-            expect(relevant.first).to_be_visible()
-            for i in range(relevant.count()):
-                relevant.nth(i).click()
-                expect(chosen).to_have_count(i + 1)  # the rerun took the click
-            box = page.get_by_role("checkbox", name="Relevant").first
-            box.locator("xpath=ancestor::label").click()
-            expect(box).to_be_checked()
-            if n == 1:  # the second query is rejected instead
-                page.get_by_text("Reject", exact=True).click()
-                expect(page.get_by_text("Reason", exact=True)).to_be_visible()
-            idle(page)
-            if n == 0:
-                page.screenshot(path=str(tmp_path / "workbench.png"), full_page=True)
-            # Ctrl+S (keyboard) or the button (mouse) submits and moves on.
-            if n == 1:
-                page.get_by_role("button", name="Submit and next").click()  # mouse
-            else:
-                page.keyboard.press("Control+s")  # keyboard, also after the page moved on
-            expect(page.get_by_text(f"{n + 1} / 12 done")).to_be_visible(timeout=20_000)
+        wb = open_workbench(page, server["base"])
+        page.evaluate("window.__keys = 0; document.addEventListener('keydown', () => window.__keys++, true)")
+        q = wb.get_attribute("data-query-id")
+        # 1. Nothing to change: two keystrokes.
+        keys(page, "a", "Enter")
+        q = next_query(page, q)
+        assert page.evaluate("window.__keys") == 2
+        # 2. A missed positive on the first screen: three more (section, card number, toggle).
+        keys(page, "a", "Tab", "3", " ")
+        assert page.locator(".grid.cand .card").nth(2).get_attribute("class").count("on") == 1
+        keys(page, "Enter")
+        q = next_query(page, q)
+        # 3. Rejected, with a reason picked by number.
+        keys(page, "x", "2")
+        assert page.locator(".reasons [aria-checked='true']").count() == 1
+        keys(page, "Enter")
+        q = next_query(page, q)
+        # 4. Rewritten: r opens the text box on the query's text.
+        keys(page, "a", "r", "End")
+        page.keyboard.type(" in red")
+        keys(page, "Control+Enter")
+        q = next_query(page, q)
+        # 5. A positive judged wrong, a pool search, a result added.
+        keys(page, "n", "a", "/")
+        page.keyboard.type("hat")
+        keys(page, "Enter")
+        page.wait_for_selector(".grid.res .card", timeout=WAIT)
+        keys(page, " ", "Enter")
+        next_query(page, q)
+        page.screenshot(path=str(server["data_dir"] / "workbench.png"))
 
-    me = people["ann1"]
-    with sqlite_db.read() as s:
-        assert s.scalar(select(func.count()).select_from(Submission).where(Submission.user_id == me.id)) == 3
-        verdicts = sorted(s.scalars(select(QueryVerdict.verdict).where(QueryVerdict.user_id == me.id)))
-        added = s.scalar(
-            select(func.count())
-            .select_from(Judgment)
-            .where(Judgment.user_id == me.id, Judgment.provenance == "candidate")
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Submission).where(Submission.user_id == me.id)) == 5
+        verdicts = [v for (v,) in s.execute(select(QueryVerdict.verdict).order_by(QueryVerdict.id))]
+        assert verdicts == ["accept", "accept", "reject", "rewrite", "accept"]
+        assert s.scalar(select(QueryVerdict.reason).where(QueryVerdict.verdict == "reject")) == "unanswerable"
+        assert s.scalar(select(QueryRevision.text).where(QueryRevision.kind == "rewrite")).endswith(" in red")
+        added = s.execute(
+            select(Judgment.provenance, Judgment.provenance_detail).where(Judgment.provenance != "original")
+        ).all()
+        assert sorted(p for p, _ in added) == ["candidate", "search"]
+        assert {"text": "hat"} in [d for p, d in added if p == "search"]
+        assert (
+            s.scalar(select(func.count()).select_from(Judgment).where(Judgment.label == "not_relevant")) == 1
         )
-    assert verdicts == ["accept", "accept", "reject"]
-    assert added == 3
+
+
+def test_a_reload_mid_query_keeps_the_login_and_the_marks(server) -> None:
+    db = server["db"]
+    with chromium_page() as page:
+        wb = open_workbench(page, server["base"])
+        q = wb.get_attribute("data-query-id")
+        keys(page, "n", "Tab", "2", " ")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the server draft follows within about a second
+            with db.read() as s:
+                if s.scalar(select(Draft.id)) is not None:
+                    break
+            time.sleep(0.2)
+        page.reload()
+        page.wait_for_selector(f".wb[data-shown][data-query-id='{q}']", timeout=WAIT)
+        assert page.get_by_label("Password", exact=True).count() == 0  # still logged in
+        assert page.locator(".card.pos").first.get_attribute("data-label") == "not_relevant"
+        assert page.locator(".grid.cand .card").nth(1).get_attribute("class").count("on") == 1
+
+
+def test_undo_reopens_with_the_answers_and_history_reaches_older_queries(server) -> None:
+    db = server["db"]
+    with chromium_page() as page:
+        wb = open_workbench(page, server["base"])
+        first = wb.get_attribute("data-query-id")
+        keys(page, "x", "4", "Enter")  # rejected as a duplicate
+        second = next_query(page, first)
+        keys(page, "a", "Enter")
+        third = next_query(page, second)
+        keys(page, "Backspace")  # undo: the second query again, with its answers
+        page.wait_for_selector(f".wb[data-shown][data-query-id='{second}']", timeout=WAIT)
+        assert page.locator(".card.pos").first.get_attribute("data-label") == "relevant"
+        keys(page, "n", "Enter")  # changed mind: resubmitting replaces the answer
+        next_query(page, second)
+        keys(page, "o")
+        page.wait_for_selector(".history li[data-aid]", timeout=WAIT)
+        keys(page, "ArrowDown", "Enter")  # the older of the two
+        page.wait_for_selector(f".wb[data-shown][data-query-id='{first}']", timeout=WAIT)
+        assert page.locator(".choices [data-verdict='reject']").get_attribute("aria-checked") == "true"
+        assert page.locator(".reasons [data-reason='duplicate']").get_attribute("aria-checked") == "true"
+    assert third != second
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Submission)) == 3
+        assert s.scalar(select(func.count()).select_from(JudgmentHistory)) == 1  # the changed label kept
+
+
+def test_a_rewrite_over_the_limit_is_refused_where_it_is_typed(server) -> None:
+    with chromium_page() as page:
+        open_workbench(page, server["base"])
+        keys(page, "r", "Control+a")
+        page.keyboard.insert_text("y" * 6000)
+        box = page.locator(".rewrite-text")
+        assert len(box.input_value()) < 6000
+        assert "limited to 5,000 characters" in page.locator(".msg").inner_text()
+        keys(page, "Control+a")
+        page.keyboard.insert_text("y" * 4990)
+        page.keyboard.type("z" * 20)
+        assert len(box.input_value()) == 5000
+        assert page.locator(".counter").inner_text().startswith("5,000 / 5,000")
+        assert (
+            "10 more refused" in page.locator(".msg").inner_text()
+            or "more refused" in page.locator(".msg").inner_text()
+        )
+
+
+def test_a_server_restart_mid_query_loses_no_mark(server) -> None:
+    db = server["db"]
+    with chromium_page() as page:
+        wb = open_workbench(page, server["base"])
+        q = wb.get_attribute("data-query-id")
+        keys(page, "n")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with db.read() as s:
+                if s.scalar(select(Draft.id)) is not None:
+                    break
+            time.sleep(0.2)
+        stop_app(server["proc"])
+        page.wait_for_selector(".wb.offline", timeout=WAIT)
+        assert "Not connected" in page.locator(".banner").inner_text()
+        keys(page, "Tab", "1", " ")  # marked while the server is down: kept in the browser
+        server["proc"] = start_app(db.url, server["data_dir"], server["port"])
+        page.wait_for_selector(".wb:not(.offline)", timeout=WAIT)
+        page.wait_for_selector(f".wb[data-shown][data-query-id='{q}']", timeout=WAIT)
+        assert page.locator(".card.pos").first.get_attribute("data-label") == "not_relevant"
+        assert page.locator(".grid.cand .card").first.get_attribute("class").count("on") == 1
+        keys(page, "a", "Enter")
+        next_query(page, q)
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Submission)) == 1
+        assert (
+            s.scalar(select(func.count()).select_from(Judgment).where(Judgment.provenance == "candidate"))
+            == 1
+        )

@@ -186,7 +186,10 @@ class Workbench {
     this.el.note.addEventListener("beforeinput", (e) => this.limit(e, this.el.note, this.limits.note, "note"));
     const rt = this.el.rewriteText;
     rt.addEventListener("beforeinput", (e) => this.limit(e, rt, this.limits.rewrite, "rewrite"));
-    rt.addEventListener("input", () => this.change(() => (this.work.rewrite = rt.value), false));
+    rt.addEventListener("input", () => {
+      this.change(() => (this.work.rewrite = rt.value), false);
+      this.countRewrite();
+    });
     for (const box of [this.el.zoom, this.el.help, this.el.history]) {
       box.addEventListener("click", (e) => { if (e.target === box) this.closeOverlays(); });
     }
@@ -625,6 +628,7 @@ class Workbench {
     }));
     this.el.tabRes.textContent = `Search results (${hits.length})`;
     this.showTab("res");
+    if (this.typing() === this.el.search) this.el.search.blur(); // the keys judge results now
     if (hits.length) this.moveTo("res", 0);
   }
 
