@@ -62,20 +62,43 @@ def server(sqlite_db: Database, data_dir: Path, tmp_path: Path):
         yield base
 
 
+def shadow_html(page) -> str:
+    """The light DOM and every open shadow root's markup (components v2 render in shadow roots)."""
+    return page.evaluate(
+        """() => {
+          const parts = [document.documentElement.outerHTML];
+          const walk = (root) => root.querySelectorAll('*').forEach((el) => {
+            if (el.shadowRoot) { parts.push(el.shadowRoot.innerHTML); walk(el.shadowRoot); }
+          });
+          walk(document);
+          return parts.join('\\n');
+        }"""
+    )
+
+
 def test_annotator_b_receives_nothing_of_a_and_no_live_markup(server: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
+    frames: list[bytes] = []
     with chromium_page() as page:
+        page.on(
+            "websocket",
+            lambda ws: ws.on(
+                "framereceived", lambda f: frames.append(f if isinstance(f, bytes) else f.encode())
+            ),
+        )
         log_in(page, server, "ann2", PASSWORD, path="workbench")
-        expect(page.get_by_role("heading", name="Workbench")).to_be_visible()
-        expect(page.get_by_text("Candidates (")).to_be_visible()
+        page.wait_for_selector(".wb[data-shown]", timeout=60_000)
         page.wait_for_timeout(1500)
-        html = page.content()
+        html = shadow_html(page)
         page.screenshot(path=str(tmp_path / "blind.png"), full_page=True)
-        # Nothing of annotator A: not the rewrite, not the note, not the name.
+        # Nothing of annotator A: not the rewrite, not the note, not the name — neither in the page
+        # (component included) nor in any websocket frame the browser received.
         assert SECRET not in html and "ann1" not in html
+        received = b"".join(frames)
+        assert received and SECRET.encode() not in received and b"ann1" not in received
         # The hostile query is on screen as text...
-        expect(page.get_by_text("[click me](http://evil.example/x)", exact=False)).to_be_visible()
+        expect(page.locator(".qtext")).to_contain_text("[click me](http://evil.example/x)")
         assert "&lt;script&gt;" in html
         # ...and nothing of it became markup: no script ran, no link or image was made.
         assert page.evaluate("window.__pwned") is None
@@ -84,4 +107,4 @@ def test_annotator_b_receives_nothing_of_a_and_no_live_markup(server: str, tmp_p
         for path in ("", "account"):
             page.goto(f"{server}/{path}")
             page.wait_for_timeout(1500)
-            assert SECRET not in page.content()
+            assert SECRET not in shadow_html(page)
