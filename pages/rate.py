@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from db.enums import StudyStatus
 from services.core.errors import QrelsError
-from services.study.design import TIE, A, B
 from services.study.rating import (
-    MAX_COMMENT_CHARS,
-    Answer,
     PreferenceTrial,
     QualityTrial,
     load_trial,
     my_queue,
     my_studies,
-    submit_answer,
 )
 from services.study.rubric import SCALE
 from ui.cards import render_card
+from ui.components.rating.answers import save_answer
+from ui.components.rating.component import mount, saved, sheet_data
 from ui.state import database, require_role
 
 COLUMNS = 4
-PREFERENCES = {"A": A, "B": B, "Tie": TIE}
-PREFERENCE_NAMES = {v: k for k, v in PREFERENCES.items()}
 KEY_CURRENT = "rate_current"  # {study name: assignment id on screen}
 KEY_SAVED = "rate_saved"  # a message to show after the rerun that follows a save
+KEY_PROBLEM = "rate_problem"  # why the last save was refused (shown in the answer sheet)
 
 user = require_role()  # any logged-in user can be a rater
 db = database()
@@ -47,52 +46,9 @@ if by_name[name].status != StudyStatus.OPEN:
     st.info("This study is closed: its answers are locked. Thank you for rating!")
     st.stop()
 
-queue = my_queue(db, user, name)
-ids = [e.assignment_id for e in queue]
-current = st.session_state[KEY_CURRENT].get(name)
-if current not in ids:
-    current = next((e.assignment_id for e in queue if not e.answered), ids[0])
-    st.session_state[KEY_CURRENT][name] = current
-
 
 def show(assignment_id: int) -> None:
     st.session_state[KEY_CURRENT][name] = assignment_id
-
-
-try:
-    trial = load_trial(db, user, current)
-except QrelsError as e:
-    st.error(str(e))
-    st.session_state[KEY_CURRENT].pop(name, None)
-    st.stop()
-aid = trial.assignment_id
-place = ids.index(aid)
-
-st.progress(trial.answered / max(trial.total, 1), text=f"{trial.answered} / {trial.total} answered")
-nav = st.columns([1, 3, 1])
-nav[0].button(
-    "Previous",
-    key="rate_previous",
-    icon=":material/arrow_back:",
-    disabled=place == 0,
-    on_click=show,
-    args=(ids[max(place - 1, 0)],),
-    width="stretch",
-)
-nav[1].caption(f"Item {trial.number} of {trial.total}" + (" · answered" if queue[place].answered else ""))
-nav[2].button(
-    "Next",
-    key="rate_next",
-    icon=":material/arrow_forward:",
-    disabled=place == len(ids) - 1,
-    on_click=show,
-    args=(ids[min(place + 1, len(ids) - 1)],),
-    width="stretch",
-)
-if saved := st.session_state.pop(KEY_SAVED, None):
-    st.toast(saved, icon=":material/check:")
-if trial.answered == trial.total:
-    st.success("Every item is answered. You can still change an answer until the study closes.")
 
 
 def show_refs(refs: list, key: str) -> None:
@@ -109,18 +65,17 @@ def show_refs(refs: list, key: str) -> None:
                 st.caption("image missing")
 
 
-def save(answer: Answer) -> None:
-    try:
-        following = submit_answer(db, user, aid, answer)
-    except QrelsError as e:
-        st.error(str(e))
-        return
-    st.session_state[KEY_SAVED] = "Saved."
-    show(following if following is not None else aid)
-    st.rerun()
+def on_save() -> None:
+    """The answer sheet's Enter: save, then open the next unanswered trial (before the rerun)."""
+    following, problem = save_answer(db, user, st.session_state[KEY_CURRENT].get(name), saved())
+    if problem is not None:
+        st.session_state[KEY_PROBLEM] = {"id": str(time.time_ns()), "text": problem}
+    elif following is not None:
+        st.session_state[KEY_SAVED] = "Saved."
+        show(following)
 
 
-def quality(trial: QualityTrial) -> None:
+def quality(trial: QualityTrial, aid: int) -> None:
     st.subheader("Target")
     cols = st.columns(COLUMNS)
     for n, card in enumerate(trial.targets):
@@ -138,48 +93,9 @@ def quality(trial: QualityTrial) -> None:
             st.subheader(f"Query {query.label}")
             st.text(query.text)  # benchmark text: plain text only
             show_refs(query.refs, f"rate_ref_{aid}_{query.label}")
-    with st.form(f"rate_form_{aid}", border=False):
-        cols = st.columns(2)
-        for col, query in zip(cols, trial.queries, strict=True):
-            with col:
-                for criterion in trial.rubric:
-                    previous = trial.my_scores.get(criterion.name, {}).get(query.label)
-                    st.radio(
-                        f"{criterion.name} of query {query.label}",
-                        SCALE,
-                        index=SCALE.index(previous) if previous in SCALE else None,
-                        horizontal=True,
-                        key=f"rate_{aid}_{criterion.name}_{query.label}",
-                    )
-        names = list(PREFERENCES)
-        previous = PREFERENCE_NAMES.get(trial.my_preference)
-        st.radio(
-            "Which query is better for this target?",
-            names,
-            index=names.index(previous) if previous else None,
-            horizontal=True,
-            key=f"rate_{aid}_preference",
-        )
-        st.text_input(
-            "Comment (optional)",
-            value=trial.my_comment,
-            max_chars=MAX_COMMENT_CHARS,
-            key=f"rate_{aid}_comment",
-        )
-        go = st.form_submit_button("Save and next", type="primary", icon=":material/send:", key="rate_save")
-    if go:
-        scores = {
-            c.name: {q.label: st.session_state.get(f"rate_{aid}_{c.name}_{q.label}") for q in trial.queries}
-            for c in trial.rubric
-        }
-        choice = st.session_state.get(f"rate_{aid}_preference")
-        if any(v is None for row in scores.values() for v in row.values()) or choice is None:
-            st.error("Score both queries on every criterion and say which one is better (or a tie).")
-            return
-        save(Answer(scores, PREFERENCES[choice], st.session_state.get(f"rate_{aid}_comment", "")))
 
 
-def preference(trial: PreferenceTrial) -> None:
+def preference(trial: PreferenceTrial, aid: int) -> None:
     st.subheader("Query")
     st.text(trial.query_text)  # benchmark text: plain text only
     show_refs(trial.query_refs, f"rate_ref_{aid}")
@@ -190,31 +106,57 @@ def preference(trial: PreferenceTrial) -> None:
         with cols[n % COLUMNS], st.container(border=True):
             st.markdown(f"**{option.label}**")
             render_card(option.card, key=f"rate_option_{aid}_{n}")
-    labels = [o.label for o in trial.options]
-    with st.form(f"rate_form_{aid}", border=False):
-        st.radio(
-            "Which result is best?",
-            labels,
-            index=labels.index(trial.my_preference) if trial.my_preference in labels else None,
-            horizontal=True,
-            key=f"rate_{aid}_preference",
-        )
-        st.text_input(
-            "Comment (optional)",
-            value=trial.my_comment,
-            max_chars=MAX_COMMENT_CHARS,
-            key=f"rate_{aid}_comment",
-        )
-        go = st.form_submit_button("Save and next", type="primary", icon=":material/send:", key="rate_save")
-    if go:
-        choice = st.session_state.get(f"rate_{aid}_preference")
-        if choice is None:
-            st.error("Pick the best result.")
-            return
-        save(Answer(preference=choice, comment=st.session_state.get(f"rate_{aid}_comment", "")))
 
 
-if isinstance(trial, QualityTrial):
-    quality(trial)
-else:
-    preference(trial)
+@st.fragment
+def rate() -> None:
+    """One trial and its answer sheet; a save reruns only this part."""
+    queue = my_queue(db, user, name)
+    ids = [e.assignment_id for e in queue]
+    current = st.session_state[KEY_CURRENT].get(name)
+    if current not in ids:
+        current = next((e.assignment_id for e in queue if not e.answered), ids[0])
+        st.session_state[KEY_CURRENT][name] = current
+    try:
+        trial = load_trial(db, user, current)
+    except QrelsError as e:
+        st.error(str(e))
+        st.session_state[KEY_CURRENT].pop(name, None)
+        return
+    aid = trial.assignment_id
+    place = ids.index(aid)
+    st.progress(trial.answered / max(trial.total, 1), text=f"{trial.answered} / {trial.total} answered")
+    nav = st.columns([1, 3, 1])
+    nav[0].button(
+        "Previous",
+        key="rate_previous",
+        icon=":material/arrow_back:",
+        disabled=place == 0,
+        on_click=show,
+        args=(ids[max(place - 1, 0)],),
+        width="stretch",
+    )
+    nav[1].caption(f"Item {trial.number} of {trial.total}" + (" · answered" if queue[place].answered else ""))
+    nav[2].button(
+        "Next",
+        key="rate_next",
+        icon=":material/arrow_forward:",
+        disabled=place == len(ids) - 1,
+        on_click=show,
+        args=(ids[min(place + 1, len(ids) - 1)],),
+        width="stretch",
+    )
+    if message := st.session_state.pop(KEY_SAVED, None):
+        st.toast(message, icon=":material/check:")
+    if trial.answered == trial.total:
+        st.success("Every item is answered. You can still change an answer until the study closes.")
+    if isinstance(trial, QualityTrial):
+        quality(trial, aid)
+    else:
+        preference(trial, aid)
+    data = sheet_data(trial, version=str(aid))
+    data["problem"] = st.session_state.get(KEY_PROBLEM)
+    mount(data, on_save)
+
+
+rate()

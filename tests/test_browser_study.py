@@ -71,10 +71,9 @@ def test_blind_rating_then_sealed_results_in_chromium(server, sqlite_db: Databas
         expect(page.get_by_role("heading", name="Query B")).to_be_visible()
         expect(page.get_by_role("link", name="Studies")).to_have_count(0)  # the admin page is not offered
         page.screenshot(path=str(tmp_path / "rate.png"), full_page=True)
-        page.locator(f".st-key-rate_{aid}_overall_A").get_by_text("4", exact=True).click()
-        page.locator(f".st-key-rate_{aid}_overall_B").get_by_text("2", exact=True).click()
-        page.locator(f".st-key-rate_{aid}_preference").get_by_text("A", exact=True).click()
-        page.get_by_role("button", name="Save and next").click()
+        page.wait_for_selector(f".sheet[data-trial='{aid}']")
+        for key in ("4", "2", "a", "Enter"):  # the keyboard alone: A scores 4, B scores 2, A is better
+            page.keyboard.press(key)
         expect(page.get_by_text(f"1 / {total} answered")).to_be_visible(timeout=20_000)
         html = page.content().encode()
     assert sum(map(len, received)) > 1000, "no websocket message was recorded"

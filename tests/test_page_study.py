@@ -15,6 +15,7 @@ from services.study.admin import close_study, study_info
 from services.study.create import create_preference_study
 from services.study.rating import load_trial, next_assignment
 from tests.test_study import SOURCES, answer_all, by_source, create, paired, ranked  # noqa: F401 - fixtures
+from ui.components.rating.answers import save_answer
 from ui.session import KEY_USER
 
 # What a rater's page may never carry: a source, a query id, a group key, a system name.
@@ -52,11 +53,19 @@ def test_rate_page_is_blind_and_saves_an_answer(db: Database, paired) -> None:  
     assert "Query A" in html and "Query B" in html and "Item 1 of 6" in html
     assert not LEAKS.search(html), LEAKS.search(html)
     aid = next_assignment(db, ann1, "study-1")
-    at.radio(key=f"rate_{aid}_overall_A").set_value(4)
-    at.radio(key=f"rate_{aid}_overall_B").set_value(2)
-    at.radio(key=f"rate_{aid}_preference").set_value("A")
-    at.text_input(key=f"rate_{aid}_comment").input("A is more specific")
-    at.button(key="rate_save").click().run()
+    assert at.session_state["rate_current"] == {"study-1": aid}
+    # What the answer sheet sends on Enter (its keys: 4, 2, a, c + comment, Enter).
+    answer = {
+        "v": str(aid),
+        "scores": {"overall": {"A": 4, "B": 2}},
+        "preference": "A",
+        "comment": "A is more specific",
+    }
+    following, problem = save_answer(db, ann1, aid, answer)
+    assert problem is None and following == next_assignment(db, ann1, "study-1")
+    assert save_answer(db, ann1, aid, {**answer, "v": "999"}) == (None, None)  # not the trial on screen
+    at.session_state["rate_current"] = {"study-1": following}
+    at.run()
     assert not at.exception
     trial = load_trial(db, ann1, aid)
     assert (trial.my_scores, trial.my_preference, trial.my_comment) == (
@@ -87,10 +96,12 @@ def test_rate_page_of_a_preference_study_is_blind(db: Database, ranked) -> None:
     assert not LEAKS.search(html), LEAKS.search(html)
     assert not re.search(r"\bq\d\b", html)  # the query ids of this bundle
     aid = next_assignment(db, ranked["ann1"], "pick")
-    at.radio(key=f"rate_{aid}_preference").set_value("Option 2")
-    at.button(key="rate_save").click().run()
-    assert not at.exception
+    following, problem = save_answer(db, ranked["ann1"], aid, {"v": str(aid), "preference": "Option 2"})
+    assert problem is None
     assert load_trial(db, ranked["ann1"], aid).my_preference == "Option 2"
+    at.session_state["rate_current"] = {"pick": following}
+    at.run()
+    assert not at.exception
     assert "1 / 3 answered" in sent(at)
 
 
@@ -98,9 +109,11 @@ def test_rate_page_asks_for_every_score(db: Database, paired) -> None:  # noqa: 
     create(db)
     at = open_page("../pages/rate.py", paired["ann2"])
     aid = next_assignment(db, paired["ann2"], "study-1")
-    at.radio(key=f"rate_{aid}_overall_A").set_value(4)
-    at.button(key="rate_save").click().run()
-    assert "Score both queries" in " ".join(e.value for e in at.error)
+    assert not at.exception
+    following, problem = save_answer(
+        db, paired["ann2"], aid, {"v": str(aid), "scores": {"overall": {"A": 4}}}
+    )
+    assert following is None and problem == "score query B on 'overall' from 1 to 5"
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(StudyResponse)) == 0
 
@@ -111,7 +124,7 @@ def test_rate_page_of_a_closed_study_takes_no_answer(db: Database, paired) -> No
     at = open_page("../pages/rate.py", paired["reviewer"])
     assert not at.exception
     assert "closed" in " ".join(i.value for i in at.info)
-    assert not at.radio and not [b for b in at.button if b.key == "rate_save"]
+    assert "rate_current" not in at.session_state or not at.session_state["rate_current"]
 
 
 def test_admin_page_shows_counts_while_open_and_results_once_closed(db: Database, paired) -> None:  # noqa: F811
