@@ -459,8 +459,17 @@ class Workbench {
     if (!this.work) return;
     mutate();
     this.seq = Math.max(this.seq + 1, Date.now());
-    store(this.localKey, { work: this.work, seq: this.seq, aid: this.aid });
     if (repaint) this.paintVerdict();
+    // The screen first; keeping a copy in this browser waits until the frame is drawn.
+    if (!this.persistQueued) {
+      this.persistQueued = true;
+      const persist = () => {
+        this.persistQueued = false;
+        if (this.work) store(this.localKey, { work: this.work, seq: this.seq, aid: this.aid });
+      };
+      if (window.requestIdleCallback) requestIdleCallback(persist, { timeout: 250 });
+      else setTimeout(persist, 50);
+    }
     clearTimeout(this.draftTimer);
     this.draftTimer = setTimeout(() => this.sendDraft(), DRAFT_DELAY_MS);
   }
