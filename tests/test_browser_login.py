@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,9 @@ def test_login_and_role_gates_in_chromium(server: str, tmp_path: Path) -> None:
         expect(page.get_by_role("link", name="Users")).to_have_count(0)
         page.screenshot(path=str(tmp_path / "refused.png"))
 
-        # A wrong password is refused with a message.
+        # A wrong password is refused with a message (after logging out: a reload keeps the login).
+        page.get_by_role("button", name="Log out").click()
+        expect(page.get_by_label("Password", exact=True)).to_be_visible()
         page.goto(server)
         page.get_by_label("User name", exact=True).fill("ann1")
         page.get_by_label("Password", exact=True).fill("not the password")
@@ -62,3 +65,35 @@ def test_login_and_role_gates_in_chromium(server: str, tmp_path: Path) -> None:
         expect(page.get_by_role("heading", name="Datasets")).to_be_visible()
         expect(page.get_by_role("tab", name="Browse items")).to_be_visible()
         page.screenshot(path=str(tmp_path / "admin.png"))
+
+
+def test_a_reload_keeps_the_login_until_logout_or_deactivation(server: str, sqlite_db: Database) -> None:
+    from playwright.sync_api import expect
+
+    from services.core import auth
+
+    with chromium_page() as page:
+        log_in(page, server, "ann1", PASSWORD)
+        expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+        deadline = time.monotonic() + 20
+        while not any(c["name"] == "qs_session" for c in page.context.cookies()):  # set by the app's route
+            assert time.monotonic() < deadline, "no session cookie was set"
+            page.wait_for_timeout(200)
+        cookie = next(c for c in page.context.cookies() if c["name"] == "qs_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert page.evaluate("document.cookie").find("qs_session") == -1  # page scripts cannot read it
+        page.reload()
+        expect(page.get_by_role("heading", name="Overview")).to_be_visible()  # no password asked
+        expect(page.get_by_text("Signed in as ann1")).to_be_visible()
+        page.get_by_role("button", name="Log out").click()
+        expect(page.get_by_label("Password", exact=True)).to_be_visible()
+        page.wait_for_timeout(1000)
+        page.reload()
+        expect(page.get_by_label("Password", exact=True)).to_be_visible()  # logged out for good
+
+        log_in(page, server, "ann1", PASSWORD)
+        expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+        page.wait_for_timeout(1500)
+        auth.set_active(sqlite_db, "ann1", False)  # an admin deactivates the account
+        page.reload()
+        expect(page.get_by_label("Password", exact=True)).to_be_visible()
