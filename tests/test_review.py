@@ -78,17 +78,32 @@ def test_queue_holds_exactly_the_disagreements(db: Database, disputed) -> None:
     assert review.review_progress(db, disputed["reviewer"], "shop") == review.ReviewProgress(5, 0)
 
 
-def test_case_shows_every_label_without_names(db: Database, disputed) -> None:
+def test_case_shows_every_label_as_letters(db: Database, disputed) -> None:
     entry = next(e for e in review.review_queue(db, disputed["reviewer"], "shop") if e.ext_id == "q3")
     case = review.load_case(db, disputed["reviewer"], entry.query_id)
     assert [i.card.ext_id for i in case.items] == ["it9"]
-    assert [(v.annotator, v.label) for v in case.items[0].votes] == [
-        ("Annotator 1", "relevant"),
-        ("Annotator 2", None),
+    assert [(v.annotator, v.label, v.verdict) for v in case.items[0].votes] == [
+        ("A", "relevant", "accept"),
+        ("B", "not_relevant", "accept"),  # approved the query and left the added item unticked
     ]
+    assert case.annotators == ("A", "B") and [v.annotator for v in case.verdicts] == ["A", "B"]
     assert "ann1" not in repr(case) and "ann2" not in repr(case)
-    named = review.load_case(db, disputed["reviewer"], entry.query_id, show_names=True)
-    assert [v.annotator for v in named.items[0].votes] == ["ann1", "ann2"]
+    assert (
+        case.counts.sentence()
+        == "3 judged items: 1 in dispute, 2 labelled alike by everyone who labelled them."
+    )
+
+
+def test_letters_go_on_after_z() -> None:
+    assert [review.letter(n) for n in (0, 1, 25, 26, 27, 701, 702)] == [
+        "A",
+        "B",
+        "Z",
+        "AA",
+        "AB",
+        "ZZ",
+        "AAA",
+    ]
 
 
 def test_adjudication_resolves_and_newest_wins(db: Database, disputed) -> None:
