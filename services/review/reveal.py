@@ -53,8 +53,10 @@ def reveal_names(db: Database, actor: Actor, query_id: int) -> dict[str, str]:
 
 
 @allow(Role.ADMIN)
-def name_reveals(db: Database, actor: Actor, *, dataset: str | None = None, limit: int = 200) -> list[Reveal]:
-    """The newest logged reveals first (of one dataset, or all)."""
+def name_reveals(
+    db: Database, actor: Actor, *, dataset: str | None = None, query_id: int | None = None, limit: int = 200
+) -> list[Reveal]:
+    """The newest logged reveals first: of one query, one dataset, or all."""
     with db.read() as s:
         stmt = (
             select(Dataset.name, Query.ext_id, NameReveal.admin_name, NameReveal.revealed_at)
@@ -65,4 +67,6 @@ def name_reveals(db: Database, actor: Actor, *, dataset: str | None = None, limi
         )
         if dataset is not None:
             stmt = stmt.where(Dataset.name == dataset)
+        if query_id is not None:
+            stmt = stmt.where(NameReveal.query_id == query_id)
         return [Reveal(*row) for row in s.execute(stmt)]
