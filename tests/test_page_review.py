@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from db.audit import NameReveal
 from db.session import Database
 from services.core.auth import Actor
+from services.review import disputes as review
 from tests.test_review import disputed  # noqa: F401 - the fixture
 from ui.state import KEY_USER
 
@@ -41,10 +42,18 @@ def test_review_page_shows_the_first_unsettled_case_as_letters(db: Database, dis
     assert [v["who"] for v in data["verdicts"]] == ["A", "B"]
     assert [v["verdict"] for v in data["verdicts"]] == ["Accepted", "Rejected"]
     assert data["verdicts"][1]["reason"] == "Wrong (positives do not match)"
-    shown = {v["label"] for item in data["items"] for v in item["votes"]}
-    assert shown <= {"Relevant", "Not relevant", "Unsure", "no label"}, shown  # words, not stored values
     everything = json.dumps(data) + repr(at.main)
     assert "ann1" not in everything and "ann2" not in everything
+
+    q2 = next(e.query_id for e in review.review_queue(db, disputed["reviewer"], "shop") if e.ext_id == "q2")
+    at.session_state["rv_case"] = q2
+    data = surface_data(at.run())
+    assert data["ext_id"] == "q2" and [i["ext_id"] for i in data["items"]] == ["it4"]
+    assert data["items"][0]["votes"] == [
+        {"who": "A", "label": "Relevant", "note": ""},
+        {"who": "B", "label": "Not relevant", "note": ""},
+    ]
+    assert data["counts"] == "2 judged items: 1 in dispute, 1 labelled alike by everyone who labelled it."
     assert not at.expander or all("Who is who" not in e.label for e in at.expander)  # reviewers cannot reveal
 
 
