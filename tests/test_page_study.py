@@ -155,6 +155,14 @@ def test_admin_page_creates_a_study(db: Database, paired) -> None:  # noqa: F811
     assert "may not name 'human'" in " ".join(e.value for e in at.error)
 
 
+def test_admin_page_defaults_the_sample_to_every_eligible_group(db: Database, paired) -> None:  # noqa: F811
+    at = open_page("../pages/study_admin.py", paired["admin"])
+    assert "8 groups are eligible; the sample defaults to all of them." in [c.value for c in at.caption]
+    assert at.number_input(key="sa_sample").value == 8
+    at.multiselect(key="sa_sources").set_value(["generated"]).run()
+    assert "Choose what to compare: two sources, or two or more systems." in [c.value for c in at.caption]
+
+
 def test_study_pages_refuse_the_wrong_people(db: Database, paired) -> None:  # noqa: F811
     create(db, raters=["ann1", "ann2", "reviewer"])
     at = open_page("../pages/study_admin.py", paired["ann1"])
