@@ -181,13 +181,10 @@ def show_results(results: QualityResults | PreferenceResults, responses: str, na
     with st.container(border=True):
         st.text(headline(results))
     table = summary_table(results)
-    config = {
-        "preferred": st.column_config.NumberColumn(format="percent"),
-        "selection rate": st.column_config.NumberColumn(format="percent"),
-    }
+    formats = {"preferred": "percent", "selection rate": "percent", "ratings": "int", "picks": "int"}
     if isinstance(results, QualityResults):
-        config[f"mean {results.criteria[0]}"] = st.column_config.NumberColumn(format="%.2f")
-    st.dataframe(table, hide_index=True, width="stretch", column_config=config)
+        formats[f"mean {results.criteria[0]}"] = "%.2f"
+    st.dataframe(readable(table, formats), hide_index=True, width="stretch")
     tests = significance_table(results)
     st.dataframe(readable(tests), hide_index=True, width="stretch")
     with st.expander("Every figure: intervals, tests, agreement, position bias", expanded=True):

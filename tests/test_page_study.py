@@ -137,6 +137,10 @@ def test_admin_page_shows_counts_while_open_and_results_once_closed(db: Database
     assert len(at.get("vega_lite_chart")) == 2  # the score distribution and the preferences
     assert "generated 3.88 vs human 4.00; preference 0 % vs 100 %, tie 0 %" in sent(at)
     assert list(at.dataframe[1].value["source"]) == ["generated", "human", "tie"]
+    assert list(at.dataframe[1].value.iloc[2][["mean overall", "ratings", "preferred"]]) == ["—", "—", "0 %"]
+    tests = at.dataframe[2].value
+    assert list(tests["test"]) == ["Wilcoxon signed-rank", "binomial test", "binomial test"]
+    assert not any("None" in d.value.to_string() for d in at.dataframe)
     assert at.get("download_button")
 
 

@@ -165,19 +165,26 @@ def significance_table(results: QualityResults | PreferenceResults) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def readable(tests: pd.DataFrame) -> pd.DataFrame:
-    """:func:`significance_table` for people: numbers rounded, "—" where a test gives none."""
+TEST_FORMATS = {"statistic": "%.3f", "p": "%.3g", "p (Holm)": "%.3g"}
 
-    def fmt(column: str, value: object) -> str:
+
+def readable(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> pd.DataFrame:
+    """A results table for people: numbers formatted (``"percent"``, ``"int"`` or a %-format per
+    column; default: the significance table's), "—" where there is no value, never None."""
+    formats = TEST_FORMATS if formats is None else formats
+
+    def fmt(spec: str | None, value: object) -> object:
         if value is None or (isinstance(value, float) and value != value):
             return "—"
-        if column in ("p", "p (Holm)"):
-            return f"{value:.3g}"
-        return f"{value:.3f}" if isinstance(value, float) else str(value)
+        if spec == "percent":
+            return _pct(float(value))
+        if spec == "int":
+            return str(int(value))
+        return spec % value if spec else value
 
-    out = tests.copy().astype(object)
-    for column in ("statistic", "p", "p (Holm)"):
-        out[column] = [fmt(column, v) for v in tests[column]]
+    out = frame.copy().astype(object)
+    for column in out.columns:
+        out[column] = [fmt(formats.get(column), v) for v in frame[column]]
     return out
 
 
