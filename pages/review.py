@@ -22,6 +22,7 @@ from ui.components.review.component import case_data, review_surface
 from ui.state import database, require_role
 from ui.words import KINDS as KIND_WORDS
 
+SHORT_KINDS = {"verdict": "verdicts", "positive": "a positive", "added": "an added item", "flagged": "unsure"}
 KEY_CASE = "rv_case"  # the query id of the case shown
 KEY_SURFACE = "rv_surface"  # the component
 KEY_NONCE = "rv_nonce"  # bumped by every answer to the component, so it knows the server answered
@@ -126,7 +127,7 @@ with st.expander(f"All {len(queue)} cases (click a row to open it)", icon=":mate
                     "": "▶" if e.query_id == current else "",
                     "query": e.ext_id,
                     "text": e.text,
-                    "why": ", ".join(KIND_WORDS[k] for k in e.kinds),
+                    "in dispute": ", ".join(SHORT_KINDS[k] for k in e.kinds),
                     "items": e.n_items,
                     "annotators": e.n_annotators,
                     "settled": "yes" if e.resolved else "no",
@@ -137,14 +138,15 @@ with st.expander(f"All {len(queue)} cases (click a row to open it)", icon=":mate
         hide_index=True,
         width="stretch",
         height=min(35 * len(queue) + 40, 320),
+        # Fixed widths that add up to less than the main column at 1440 px, sidebar open.
         column_config={
-            "": st.column_config.TextColumn(width=30),
-            "query": st.column_config.TextColumn(width="small"),
-            "text": st.column_config.TextColumn(width="large"),
-            "why": st.column_config.TextColumn(width="medium"),
-            "items": st.column_config.NumberColumn("items in dispute", width="small"),
-            "annotators": st.column_config.NumberColumn(width="small"),
-            "settled": st.column_config.TextColumn(width="small"),
+            "": st.column_config.TextColumn(width=28),
+            "query": st.column_config.TextColumn(width=80),
+            "text": st.column_config.TextColumn(width=300),
+            "in dispute": st.column_config.TextColumn(width=230, help="what the annotators disagree on"),
+            "items": st.column_config.NumberColumn(width=60, help="items in dispute"),
+            "annotators": st.column_config.NumberColumn(width=85),
+            "settled": st.column_config.TextColumn(width=65),
         },
         on_select=on_pick,
         selection_mode="single-row",

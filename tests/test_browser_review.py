@@ -80,9 +80,17 @@ def test_a_reviewer_settles_cases_from_the_keyboard_and_never_receives_a_name(
                 lambda payload: frames.append(payload if isinstance(payload, bytes) else payload.encode()),
             ),
         )
+        page.set_viewport_size({"width": 1440, "height": 900})
         log_in(page, base, "reviewer", PASSWORD, path="review")
         surface = page.locator(SURFACE)
         expect(surface).to_have_attribute("data-case-id", str(q1))
+        # The case table fits at 1440 px: no column cut off, no sideways scrolling.
+        page.get_by_text("All 2 cases").click()
+        grid = page.locator("[data-testid='stDataFrame'] .dvn-scroller").first
+        expect(grid).to_be_visible()
+        assert grid.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), "the case table is cut off"
+        page.get_by_text("All 2 cases").click()
+        page.locator("body").press("Escape")  # the mouse was only for the check above
         cards = surface.locator(".rv-card")
         expect(cards).to_have_count(3)  # it2, it7, it9: every item whose labels differ
         assert [cards.nth(n).get_attribute("data-ext-id") for n in range(3)] == ["it2", "it7", "it9"]
@@ -108,6 +116,12 @@ def test_a_reviewer_settles_cases_from_the_keyboard_and_never_receives_a_name(
         expect(cards.nth(2).locator("[data-label=not_relevant]")).to_have_attribute("aria-pressed", "true")
         page.keyboard.press("ArrowLeft")
         expect(cards.nth(1)).to_have_attribute("aria-current", "true")
+        page.keyboard.press("z")  # zoom it7: its original has no URL here, so Streamlit shows it
+        dialog = page.get_by_role("dialog")
+        expect(dialog.locator("img")).to_be_visible()
+        expect(dialog).to_contain_text("Description of item 7")
+        page.keyboard.press("Escape")
+        expect(dialog).to_have_count(0)
         page.screenshot(path=str(tmp_path / "review-q1.png"), full_page=True)
         page.keyboard.press("Enter")  # save and go on: the next unsettled case
         expect(surface).to_have_attribute("data-case-id", str(q2))

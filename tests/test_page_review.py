@@ -34,9 +34,9 @@ def test_review_page_shows_the_first_unsettled_case_as_letters(db: Database, dis
     at = open_page(disputed["reviewer"])
     assert not at.exception
     table = at.dataframe[0].value
-    assert list(table.columns) == ["", "query", "text", "why", "items", "annotators", "settled"]
+    assert list(table.columns) == ["", "query", "text", "in dispute", "items", "annotators", "settled"]
     assert list(table["query"]) == ["q1", "q2", "q3", "q5", "q6"]
-    assert set(table["settled"]) == {"no"} and "verdicts differ" in set(table["why"])
+    assert set(table["settled"]) == {"no"} and "verdicts" in set(table["in dispute"])
     data = surface_data(at)
     assert data["ext_id"] == "q1" and data["position"].startswith("Case 1 of 5")
     assert [v["who"] for v in data["verdicts"]] == ["A", "B"]

@@ -13,12 +13,13 @@ from db.session import Database
 from services.annotation.submit import LabelInput, QueryWork
 from services.annotation.submit import submit as submit_work
 from services.annotation.task import load_task
-from services.core.auth import Actor
+from services.core.auth import SYSTEM, Actor
 from services.core.errors import PermissionDenied, ValidationError
 from services.datasets.assignment import assign
 from services.ingest.importer import import_bundle
 from services.review import disputes as review
 from services.review.adjudication import adjudicate
+from services.review.reveal import name_reveals, reveal_names
 from tests.bundles import add_pooled_candidates, make_bundle
 
 
@@ -148,3 +149,16 @@ def test_annotators_cannot_review(db: Database, disputed) -> None:
         review.review_queue(db, disputed["ann1"], "shop")
     with pytest.raises(PermissionDenied):
         adjudicate(db, disputed["ann2"], 1, items={}, verdict="accept")
+
+
+def test_only_admins_reveal_names_and_every_reveal_is_logged(db: Database, disputed) -> None:
+    entry = next(e for e in review.review_queue(db, disputed["reviewer"], "shop") if e.ext_id == "q3")
+    with pytest.raises(PermissionDenied):
+        reveal_names(db, disputed["reviewer"], entry.query_id)
+    assert reveal_names(db, disputed["admin"], entry.query_id) == {"A": "ann1", "B": "ann2"}
+    assert reveal_names(db, SYSTEM, entry.query_id) == {"A": "ann1", "B": "ann2"}
+    log = name_reveals(db, disputed["admin"], query_id=entry.query_id)
+    assert [(r.dataset, r.query, r.admin) for r in log] == [("shop", "q3", "cli"), ("shop", "q3", "admin")]
+    assert name_reveals(db, disputed["admin"], dataset="other") == []
+    with pytest.raises(PermissionDenied):
+        name_reveals(db, disputed["reviewer"])
