@@ -37,6 +37,7 @@ def test_dashboard_builds_every_chart(db: Database, disputed) -> None:  # noqa: 
     assert len(charts) == CHARTS
     # One colour per status across every chart, and legends that cut no label.
     seen: dict[str, str] = {}
+    named_axes = 0
     for element in charts:
         spec = json.loads(element.proto.spec)
         colour = spec.get("encoding", {}).get("color", {})
@@ -45,6 +46,11 @@ def test_dashboard_builds_every_chart(db: Database, disputed) -> None:  # noqa: 
             assert seen.setdefault(label, rgb) == rgb == STATUS_COLOURS[label], label
         if colour:
             assert colour["legend"]["labelLimit"] == 0
+        y = spec.get("encoding", {}).get("y", {})
+        if y.get("type") == "nominal":  # names on the axis (provenance, annotator, dataset) are never cut
+            assert y["axis"]["labelLimit"] == 0, y
+            named_axes += 1
+    assert named_axes == 5  # datasets, annotators twice, verdicts, provenance
     assert {"done", "pending", "skipped", "Accepted", "Rejected: wrong", "said relevant"} <= set(seen)
 
 
