@@ -413,11 +413,26 @@ function zoom(root, st, n) {
   refresh(root, st);
 }
 
+const NO_ANSWER_MS = 20000;
+
+// Wait for the server's answer (new data); if none comes, say so and let the reviewer try again.
+function send(root, st, name, value) {
+  st.pending = true;
+  st.localMessage = null;
+  refresh(root, st);
+  const asked = st.nonce;
+  st.send(name, value);
+  setTimeout(() => {
+    if (st.pending && st.nonce === asked && root.isConnected) {
+      st.pending = false;
+      say(root, st, "error", "No answer from the server yet: nothing may have been saved. Try again.");
+    }
+  }, NO_ANSWER_MS);
+}
+
 function act(root, st, where) {
   if (st.pending) return;
-  st.pending = true;
-  refresh(root, st);
-  st.send("nav", where);
+  send(root, st, "nav", where);
 }
 
 function save(root, st) {
@@ -440,10 +455,7 @@ function save(root, st) {
   }
   const items = {};
   if (c.kind !== "reject") for (const [id, label] of Object.entries(st.decisions)) items[id] = label;
-  st.pending = true;
-  st.localMessage = null;
-  refresh(root, st);
-  st.send("save", {
+  send(root, st, "save", {
     case_id: st.caseId,
     items,
     verdict,
