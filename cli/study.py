@@ -33,7 +33,11 @@ def study_create(
         None, "--run", help="preference: one more system as NAME=PATH of a TREC run file (repeatable)."
     ),
     top: int = typer.Option(1, "--top", help="preference: show each system's top 1 or top 3."),
-    sample: int = typer.Option(100, "--sample", help="How many items to sample."),
+    sample: int | None = typer.Option(
+        None,
+        "--sample",
+        help="How many trials to sample (default: every eligible one; the report says how many).",
+    ),
     raters_per_trial: int = typer.Option(3, "--raters-per-trial", help="Raters per trial."),
     raters: str = typer.Option(
         "", "--raters", help="Comma-separated user names to draw raters from (default: every active user)."

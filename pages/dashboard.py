@@ -10,6 +10,8 @@ from db.enums import Role
 from services.agreement import report as agreement
 from services.agreement.dashboard import dashboard, dataset_overview
 from services.datasets.catalog import list_datasets
+from ui.charts import dashboard as charts
+from ui.reports.agreement import TABLE_COLUMNS, agreement_table, paradox_line
 from ui.state import database, require_role
 
 REFRESH_SECONDS = 30
@@ -25,8 +27,8 @@ if not datasets:
 dataset = st.selectbox("Dataset", datasets, key="dash_dataset")
 
 
-def chart(frame: pd.DataFrame, spec: alt.Chart, empty: str) -> None:
-    if frame.empty:
+def chart(spec: alt.Chart | None, empty: str) -> None:
+    if spec is None:
         st.caption(empty)
     else:
         st.altair_chart(spec, width="stretch")
@@ -36,113 +38,54 @@ def chart(frame: pd.DataFrame, spec: alt.Chart, empty: str) -> None:
 def figures() -> None:
     """Redrawn every few seconds without reloading the page."""
     data = dashboard(db, user, dataset)
-    overview = pd.DataFrame(dataset_overview(db, user))
 
     left, right = st.columns(2)
     with left:
         st.subheader("Progress per dataset")
-        frame = (
-            overview.melt(
-                id_vars="dataset", value_vars=["done", "assigned"], var_name="count", value_name="queries"
-            )
-            if not overview.empty
-            else overview
-        )
-        chart(
-            frame,
-            alt.Chart(frame)
-            .mark_bar()
-            .encode(x="queries:Q", y="dataset:N", color="count:N", yOffset="count:N"),
-            "No assignments yet.",
-        )
+        chart(charts.dataset_progress(dataset_overview(db, user)), "No assignments yet.")
     with right:
         st.subheader("Progress per annotator")
-        frame = pd.DataFrame(data.progress)
-        if not frame.empty:
-            frame["pending"] = frame["assigned"] - frame["done"] - frame["skipped"]
-            frame = frame.melt(
-                id_vars="annotator",
-                value_vars=["done", "skipped", "pending"],
-                var_name="status",
-                value_name="queries",
-            )
-        chart(
-            frame,
-            alt.Chart(frame).mark_bar().encode(x="queries:Q", y="annotator:N", color="status:N"),
-            "No assignments in this dataset yet.",
-        )
+        chart(charts.annotator_progress(data.progress), "No assignments in this dataset yet.")
 
     left, right = st.columns(2)
     with left:
         st.subheader("Throughput per hour")
-        frame = pd.DataFrame(data.throughput)
-        chart(
-            frame,
-            alt.Chart(frame).mark_line(point=True).encode(x="hour:T", y="submissions:Q", color="annotator:N"),
-            "No submissions yet.",
-        )
+        chart(charts.throughput(data.throughput), "No submissions yet.")
     with right:
         st.subheader("Median time per query")
-        frame = pd.DataFrame(data.median_seconds)
-        chart(
-            frame,
-            alt.Chart(frame)
-            .mark_bar()
-            .encode(x="median seconds per query:Q", y="annotator:N", tooltip=["submissions"]),
-            "No submissions yet.",
-        )
+        chart(charts.median_time(data.median_seconds), "No submissions yet.")
 
     left, right = st.columns(2)
     with left:
         st.subheader("Query verdicts and reject reasons")
-        frame = pd.DataFrame(data.verdicts)
-        chart(
-            frame,
-            alt.Chart(frame)
-            .mark_bar()
-            .encode(x="count:Q", y="verdict:N", color=alt.Color("reason:N", title="reason")),
-            "No verdicts yet.",
-        )
+        chart(charts.verdicts(data.verdicts), "No verdicts yet.")
     with right:
         st.subheader("Positives by provenance")
-        frame = pd.DataFrame(data.positives)
-        chart(
-            frame,
-            alt.Chart(frame).mark_bar().encode(x="count:Q", y="source:N", color="outcome:N"),
-            "No judgments yet.",
-        )
+        chart(charts.positives(data.positives), "No judgments yet.")
 
     st.subheader("Agreement")
     report = agreement.agreement_report(db, user, dataset)
-    rows = []
-    for what, summary in (("item labels", report.items), ("query verdicts", report.verdicts)):
-        for pair in summary.pairs:
-            rows.append(
-                {
-                    "on": what,
-                    "annotators": f"{pair.rater_a} / {pair.rater_b}",
-                    "units": pair.n_units,
-                    "agreement": pair.percent.value,
-                    "Cohen's kappa": pair.cohen_kappa.value,
-                    "Gwet's AC1": pair.gwet_ac1.value,
-                }
-            )
-        rows.append(
-            {
-                "on": what,
-                "annotators": "all (Fleiss' kappa / Krippendorff's alpha / AC1)",
-                "units": summary.n_units,
-                "agreement": summary.fleiss_kappa.value,
-                "Cohen's kappa": summary.krippendorff_alpha.value,
-                "Gwet's AC1": summary.gwet_ac1.value,
-            }
-        )
-    if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(
+        pd.DataFrame(agreement_table(report), columns=list(TABLE_COLUMNS)),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "on": st.column_config.TextColumn(width="small"),
+            "annotators": st.column_config.TextColumn(width="small"),
+            "statistic": st.column_config.TextColumn(width="small"),
+            "value": st.column_config.TextColumn(width="small"),
+            "units": st.column_config.TextColumn(width="small"),
+            "what it means": st.column_config.TextColumn(width="large"),
+        },
+    )
+    if note := paradox_line(report):
+        st.info(note, icon=":material/balance:")
     for row in report.sets:
+        jaccard = "—" if row.mean_jaccard is None else f"{row.mean_jaccard:.3f}"
+        f1 = "—" if row.mean_f1 is None else f"{row.mean_f1:.3f}"
         st.caption(
             f"Positive sets {row.annotator_a} / {row.annotator_b}: {row.n_queries} queries, "
-            f"mean Jaccard {row.mean_jaccard:.3f}, mean F1 {row.mean_f1:.3f}"
+            f"mean Jaccard {jaccard}, mean F1 {f1}"
         )
     if report.added:
         st.caption(
@@ -150,12 +93,8 @@ def figures() -> None:
         )
 
     st.subheader("Agreement over time")
-    frame = pd.DataFrame(agreement.agreement_over_time(db, user, dataset))
     chart(
-        frame,
-        alt.Chart(frame)
-        .mark_line(point=True)
-        .encode(x="day:T", y=alt.Y("value:Q", scale=alt.Scale(domain=[-1, 1])), color="statistic:N"),
+        charts.agreement_over_time(agreement.agreement_over_time(db, user, dataset)),
         "Agreement needs queries done by two or more annotators.",
     )
 

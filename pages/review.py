@@ -1,27 +1,34 @@
-"""Review: settle the queries annotators disagree on, item by item and for the query itself."""
+"""Review: settle the queries annotators disagree on, one case at a time, from the keyboard or the mouse.
+
+Annotators are letters (A, B, …) here; only an admin may reveal who is who, and each reveal is
+logged. The judging surface is a custom component (ui/components/review); saving goes to the next
+unsettled case.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from db.enums import RejectReason, Role
+from db.enums import Role
 from services.agreement.votes import KINDS
 from services.core.errors import QrelsError
 from services.datasets.catalog import list_datasets
 from services.review import disputes as review
 from services.review.adjudication import adjudicate
-from ui.cards import render_card
+from services.review.reveal import name_reveals, reveal_names
+from ui.cards import zoom
+from ui.components.review.component import case_data, review_surface
 from ui.state import database, require_role
+from ui.words import KINDS as KIND_WORDS
 
-DECISIONS = {"Relevant": "relevant", "Not relevant": "not_relevant"}
-VERDICTS = {"Accept": "accept", "Reject": "reject", "Rewrite": "rewrite"}
-KIND_NAMES = {
-    "verdict": "query verdicts differ",
-    "positive": "a labelled positive is disputed",
-    "added": "an added positive is disputed",
-    "flagged": "unsure or ambiguous",
-}
+SHORT_KINDS = {"verdict": "verdicts", "positive": "a positive", "added": "an added item", "flagged": "unsure"}
+KEY_CASE = "rv_case"  # the query id of the case shown
+KEY_SURFACE = "rv_surface"  # the component
+KEY_NONCE = "rv_nonce"  # bumped by every answer to the component, so it knows the server answered
+KEY_MESSAGE = "rv_message"
+KEY_ZOOM = "rv_zoom"  # (case, item) to show full size
+KEY_REVEALED = "rv_revealed"  # admins: {case: {letter: name}} revealed in this session
 
 user = require_role(Role.REVIEWER)
 db = database()
@@ -31,130 +38,165 @@ datasets = [d.name for d in list_datasets(db, actor=user)]
 if not datasets:
     st.info("No datasets yet.")
     st.stop()
-filters = st.columns(4)
+filters = st.columns(3)
 dataset = filters[0].selectbox("Dataset", datasets, key="rv_dataset")
 category = filters[1].selectbox("Category", ["all", *review.categories(db, user, dataset)], key="rv_category")
 kind = filters[2].selectbox(
-    "Disagreement", ["all", *KINDS], key="rv_kind", format_func=lambda k: KIND_NAMES.get(k, k)
+    "Disagreement", ["all", *KINDS], key="rv_kind", format_func=lambda k: KIND_WORDS.get(k, k)
 )
-show_names = filters[3].toggle("Show annotator names", key="rv_names")
-
-queue = review.review_queue(
-    db, user, dataset, category=None if category == "all" else category, kind=None if kind == "all" else kind
-)
-resolved = sum(1 for e in queue if e.resolved)
-st.progress(resolved / max(len(queue), 1), text=f"{resolved} / {len(queue)} disputed queries settled")
+chosen_filters = {
+    "category": None if category == "all" else category,
+    "kind": None if kind == "all" else kind,
+}
+queue = review.review_queue(db, user, dataset, **chosen_filters)
+settled = sum(1 for e in queue if e.resolved)
+st.progress(settled / max(len(queue), 1), text=f"{settled} / {len(queue)} disputed queries settled")
 if not queue:
     st.success("Nothing to review with these filters.")
     st.stop()
 
-st.dataframe(
-    pd.DataFrame(
-        [
-            {
-                "query": e.ext_id,
-                "text": e.text,
-                "category": e.category,
-                "why": ", ".join(KIND_NAMES[k] for k in e.kinds),
-                "annotators": e.n_annotators,
-                "settled": e.resolved,
-            }
-            for e in queue
-        ]
-    ),
-    hide_index=True,
-    width="stretch",
-    height=min(35 * len(queue) + 40, 260),
-)
-pending = [e for e in queue if not e.resolved] or queue
-labels = {e.query_id: f"{e.ext_id} {'✓' if e.resolved else '•'} {e.text[:60]}" for e in queue}
-chosen = st.selectbox(
-    "Case",
-    [e.query_id for e in pending + [e for e in queue if e not in pending]],
-    format_func=labels.get,
-    key="rv_case",
-)
+ids = [e.query_id for e in queue]
+if st.session_state.get(KEY_CASE) not in ids:
+    st.session_state[KEY_CASE] = review.next_case(queue, None, step=0) or ids[0]
+current: int = st.session_state[KEY_CASE]
+entry = queue[ids.index(current)]
+
+
+def answer(message: dict[str, str] | None) -> None:
+    st.session_state[KEY_NONCE] = st.session_state.get(KEY_NONCE, 0) + 1
+    st.session_state[KEY_MESSAGE] = message
+
+
+def triggered(name: str):
+    return (st.session_state.get(KEY_SURFACE) or {}).get(name)
+
+
+def on_save() -> None:
+    """Store the reviewer's decisions and go to the next unsettled case (or say why not)."""
+    value = triggered("save")
+    if not isinstance(value, dict) or value.get("case_id") != current:
+        answer({"kind": "error", "text": "That case changed meanwhile; nothing was saved. Decide it again."})
+        return
+    try:
+        adjudicate(
+            db,
+            user,
+            current,
+            items={int(item): label for item, label in (value.get("items") or {}).items()},
+            verdict=value.get("verdict") or "",
+            reason=value.get("reason"),
+            revision_id=value.get("revision_id"),
+            rewrite_text=value.get("rewrite_text"),
+            note=str(value.get("note") or ""),
+        )
+    except QrelsError as e:
+        answer({"kind": "error", "text": str(e)})
+        return
+    after = review.next_case(review.review_queue(db, user, dataset, **chosen_filters), current, step=0)
+    if after is None:
+        answer({"kind": "ok", "text": f"Saved {entry.ext_id}. Every case is settled."})
+    else:
+        st.session_state[KEY_CASE] = after
+        answer({"kind": "ok", "text": f"Saved {entry.ext_id}; this is the next unsettled case."})
+
+
+def on_nav() -> None:
+    step = -1 if triggered("nav") == "prev" else 1
+    st.session_state[KEY_CASE] = review.next_case(queue, current, step=step)
+    answer(None)
+
+
+def on_zoom() -> None:
+    item = triggered("zoom")
+    if item is not None:
+        st.session_state[KEY_ZOOM] = (current, int(item))
+
+
+def on_pick() -> None:
+    rows = st.session_state["rv_table"].selection.rows
+    if rows:
+        st.session_state[KEY_CASE] = ids[rows[0]]
+        answer(None)
+
+
+with st.expander(f"All {len(queue)} cases (click a row to open it)", icon=":material/table_rows:"):
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "": "▶" if e.query_id == current else "",
+                    "query": e.ext_id,
+                    "text": e.text,
+                    "in dispute": ", ".join(SHORT_KINDS[k] for k in e.kinds),
+                    "items": e.n_items,
+                    "annotators": e.n_annotators,
+                    "settled": "yes" if e.resolved else "no",
+                }
+                for e in queue
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        height=min(35 * len(queue) + 40, 320),
+        # Fixed widths that add up to less than the main column at 1440 px, sidebar open.
+        column_config={
+            "": st.column_config.TextColumn(width=28),
+            "query": st.column_config.TextColumn(width=80),
+            "text": st.column_config.TextColumn(width=300),
+            "in dispute": st.column_config.TextColumn(width=230, help="what the annotators disagree on"),
+            "items": st.column_config.NumberColumn(width=60, help="items in dispute"),
+            "annotators": st.column_config.NumberColumn(width=85),
+            "settled": st.column_config.TextColumn(width=65),
+        },
+        on_select=on_pick,
+        selection_mode="single-row",
+        key="rv_table",
+    )
 
 try:
-    case = review.load_case(db, user, chosen, show_names=show_names)
+    case = review.load_case(db, user, current)
 except QrelsError as e:
     st.error(str(e))
     st.stop()
 
-with st.container(border=True):
-    st.caption(f"Query {case.ext_id} · {case.category or 'no category'} · {case.language or '-'}")
-    st.text(case.original_text)  # benchmark text: plain text only
-    for who, verdict, reason, note in case.verdicts:
-        line = f"{who}: {verdict}" + (f" ({reason})" if reason else "") + (f" — {note}" if note else "")
-        st.text(line)
-
-if case.items:
-    st.subheader(f"Items in dispute ({len(case.items)})")
-    if case.agreed_items:
-        st.caption(f"{case.agreed_items} other judged item(s) got the same label from everyone.")
-    cols = st.columns(4)
-    for n, item in enumerate(case.items):
-        with cols[n % 4]:
-            render_card(item.card, key=f"rv_{case.query_id}_{item.card.item_id}")
-            st.caption("labelled positive" if item.original_positive else "added by an annotator")
-            for vote in item.votes:
-                st.text(f"{vote.annotator}: {vote.label or '—'}")
-            default = next((k for k, v in DECISIONS.items() if v == item.decision), None)
-            st.segmented_control(
-                "Decision",
-                list(DECISIONS),
-                default=default,
-                key=f"rv_item_{case.query_id}_{item.card.item_id}",
-            )
-
-st.subheader("The query")
-names = list(VERDICTS)
-current = next((k for k, v in VERDICTS.items() if v == case.decision), "Accept")
-verdict = st.radio(
-    "Final verdict", names, index=names.index(current), horizontal=True, key=f"rv_verdict_{case.query_id}"
+unsettled = len(queue) - settled
+position = f"Case {ids.index(current) + 1} of {len(queue)} · {unsettled} unsettled" + (
+    " · this case is settled (saving again replaces the decision)" if entry.resolved else ""
 )
-reason, revision_id, rewrite_text = None, None, None
-if verdict == "Reject":
-    reason = st.selectbox("Reason", tuple(RejectReason), key=f"rv_reason_{case.query_id}")
-elif verdict == "Rewrite":
-    options = {r.revision_id: f"{r.by}: {r.text}" for r in case.rewrites}
-    if options:
-        revision_id = st.radio(
-            "Use a rewrite", list(options), format_func=options.get, key=f"rv_rewrite_{case.query_id}"
-        )
-    rewrite_text = st.text_area(
-        "…or write the final text (overrides the choice above)",
-        key=f"rv_text_{case.query_id}",
-        max_chars=5000,
-    )
-note = st.text_input("Note", key=f"rv_note_{case.query_id}", max_chars=2000)
+review_surface(
+    case_data(
+        case,
+        position=position,
+        nonce=st.session_state.get(KEY_NONCE, 0),
+        message=st.session_state.get(KEY_MESSAGE),
+    ),
+    key=KEY_SURFACE,
+    on_save=on_save,
+    on_nav=on_nav,
+    on_zoom=on_zoom,
+)
 
-if st.button("Save decision", type="primary", key="rv_save"):
-    decisions = {}
-    missing = 0
-    for item in case.items:
-        value = st.session_state.get(f"rv_item_{case.query_id}_{item.card.item_id}")
-        if value:
-            decisions[item.card.item_id] = DECISIONS[value]
-        else:
-            missing += 1
-    if missing and verdict != "Reject":
-        st.error(f"Decide every item in dispute ({missing} left), or reject the query.")
-    else:
-        try:
-            adjudicate(
-                db,
-                user,
-                case.query_id,
-                items=decisions,
-                verdict=VERDICTS[verdict],
-                reason=reason,
-                revision_id=revision_id,
-                rewrite_text=rewrite_text,
-                note=note,
+zoomed = st.session_state.pop(KEY_ZOOM, None)
+if zoomed and zoomed[0] == current:
+    card = next((i.card for i in case.items if i.card.item_id == zoomed[1]), None)
+    if card is not None:
+        zoom(card)
+
+if user.role == Role.ADMIN:
+    with st.expander("Who is who (admins only; every reveal is logged)", icon=":material/visibility:"):
+        revealed = st.session_state.setdefault(KEY_REVEALED, {})
+        if current in revealed:
+            st.text(" · ".join(f"{letter} = {name}" for letter, name in revealed[current].items()))
+        elif st.button("Reveal the annotators' names on this case", key=f"rv_reveal_{current}"):
+            try:
+                revealed[current] = reveal_names(db, user, current)
+            except QrelsError as e:
+                st.error(str(e))
+            else:
+                st.rerun()
+        log = name_reveals(db, user, query_id=current)
+        if log:
+            st.caption(
+                "Revealed before: "
+                + "; ".join(f"by {r.admin} on {r.revealed_at:%Y-%m-%d %H:%M} UTC" for r in log[:10])
             )
-        except QrelsError as e:
-            st.error(str(e))
-        else:
-            st.toast("Decision saved.", icon=":material/check:")
-            st.rerun()

@@ -20,10 +20,11 @@ from services.study.admin import (
     study_progress,
 )
 from services.study.create import MAX_SAMPLE, TOP_N, create_preference_study, create_quality_study
+from services.study.eligible import Eligibility, count_eligible
 from services.study.results import PreferenceResults, QualityResults, responses_frame, study_results
 from services.study.rubric import DEFAULT_RUBRIC, MAX_CRITERIA, Criterion
 from ui.charts.study import distribution_chart, preference_chart
-from ui.reports.study import create_lines, headline, report_lines, summary_table
+from ui.reports.study import create_lines, headline, readable, report_lines, significance_table, summary_table
 from ui.state import database, require_role
 
 KINDS = {"Query quality": StudyKind.QUERY_QUALITY, "System preference": StudyKind.SYSTEM_PREFERENCE}
@@ -58,17 +59,21 @@ def rubric_rows(frame: pd.DataFrame) -> list[Criterion]:
     return criteria
 
 
+def eligibility(kind: str, dataset: str, chosen: dict) -> Eligibility | None:
+    """How many trials the choices so far allow (the sample's default), or None with the reason shown."""
+    try:
+        return count_eligible(db, user, dataset=dataset, kind=kind, **chosen)
+    except QrelsError as e:
+        st.warning(f"Nothing to sample yet: {e}")
+        return None
+
+
 with tab_new:
     kind = KINDS[st.radio("Kind", list(KINDS), horizontal=True, key="sa_kind")]
     dataset = st.selectbox("Dataset", datasets, key="sa_dataset")
     people = [u.name for u in auth.list_users(db, actor=user) if u.is_active]
-    with st.form("sa_new"):
-        name = st.text_input(
-            "Name",
-            key="sa_name",
-            max_chars=128,
-            help="Raters see it, so it may not name a source or a system.",
-        )
+    # What is compared decides what is eligible, so it sits outside the form and counts at once.
+    with tempfile.TemporaryDirectory() as folder:
         if kind == StudyKind.QUERY_QUALITY:
             sources = dataset_sources(db, user, dataset)
             default = [s for s in ("generated", "human") if s in sources] or list(sources)[:2]
@@ -79,21 +84,10 @@ with tab_new:
                 format_func=lambda s: f"{s} ({sources[s]} groups)",
                 key="sa_sources",
             )
-            st.caption(f"Rubric: up to {MAX_CRITERIA} criteria, each scored 1-5, with an anchor per score.")
-            rubric = st.data_editor(
-                pd.DataFrame(
-                    [[c.name, c.question, *c.anchors] for c in DEFAULT_RUBRIC], columns=RUBRIC_COLUMNS
-                ),
-                num_rows="dynamic",
-                hide_index=True,
-                width="stretch",
-                key="sa_rubric",
-            )
+            compared = {"sources": chosen_sources}
         else:
             systems = st.multiselect(
-                "Systems (rankings of this dataset)",
-                dataset_systems(db, user, dataset),
-                key="sa_systems",
+                "Systems (rankings of this dataset)", dataset_systems(db, user, dataset), key="sa_systems"
             )
             uploads = st.file_uploader(
                 "More systems as TREC run files (the file name, without extension, names the system)",
@@ -101,42 +95,82 @@ with tab_new:
                 key="sa_runs",
             )
             top_n = st.radio("Results shown per system", TOP_N, horizontal=True, key="sa_top")
-        left, middle, right = st.columns(3)
-        sample = left.number_input("Trials to sample", 1, MAX_SAMPLE, 100, key="sa_sample")
-        per_trial = middle.number_input("Raters per trial", 1, 50, 3, key="sa_per_trial")
-        seed = right.number_input("Seed", 0, 2**31 - 1, 0, key="sa_seed")
-        raters = st.multiselect("Raters (empty: every active user)", people, key="sa_raters")
-        go = st.form_submit_button("Create study", type="primary", key="sa_create", icon=":material/add:")
-    if go:
-        common = {
-            "dataset": dataset,
-            "name": name,
-            "sample": int(sample),
-            "raters_per_trial": int(per_trial),
-            "raters": raters or None,
-            "seed": int(seed),
-        }
-        try:
+            run_files = {}
+            for upload in uploads or []:
+                path = Path(folder) / Path(upload.name).name
+                path.write_bytes(upload.getvalue())
+                run_files[path.stem] = path
+            compared = {"systems": systems, "run_files": run_files, "top_n": int(top_n)}
+        ready = len(compared["sources"]) == 2 if "sources" in compared else len(systems) + len(run_files) >= 2
+        counted = eligibility(kind, dataset, compared) if ready else None
+        if not ready:
+            st.caption("Choose what to compare: two sources, or two or more systems.")
+        if counted is not None:
+            left_out = "; ".join(f"{n} x {why}" for why, n in sorted(counted.skipped.items()))
+            st.caption(
+                f"{counted.n_eligible} {counted.unit} are eligible; the sample defaults to all of them."
+                + (f" Left out: {left_out}." if left_out else "")
+            )
+            signature = (kind, dataset, counted.n_eligible)
+            if st.session_state.get("sa_sample_for") != signature:  # new choices: a new default
+                st.session_state["sa_sample_for"] = signature
+                st.session_state["sa_sample"] = max(1, min(counted.n_eligible, MAX_SAMPLE))
+        with st.form("sa_new"):
+            name = st.text_input(
+                "Name",
+                key="sa_name",
+                max_chars=128,
+                help="Raters see it, so it may not name a source or a system.",
+            )
             if kind == StudyKind.QUERY_QUALITY:
-                report = create_quality_study(
-                    db, user, sources=chosen_sources, rubric=rubric_rows(rubric) or None, **common
+                st.caption(
+                    f"Rubric: up to {MAX_CRITERIA} criteria, each scored 1-5, with an anchor per score."
                 )
-            else:
-                with tempfile.TemporaryDirectory() as folder:
-                    run_files = {}
-                    for upload in uploads or []:
-                        path = Path(folder) / Path(upload.name).name
-                        path.write_bytes(upload.getvalue())
-                        run_files[path.stem] = path
+                rubric = st.data_editor(
+                    pd.DataFrame(
+                        [[c.name, c.question, *c.anchors] for c in DEFAULT_RUBRIC], columns=RUBRIC_COLUMNS
+                    ),
+                    num_rows="dynamic",
+                    hide_index=True,
+                    width="stretch",
+                    key="sa_rubric",
+                )
+            left, middle, right = st.columns(3)
+            sample = left.number_input(
+                "Trials to sample",
+                1,
+                MAX_SAMPLE,
+                key="sa_sample",
+                help="Defaults to every eligible trial; fewer draws a random sample (by the seed).",
+            )
+            per_trial = middle.number_input("Raters per trial", 1, 50, 3, key="sa_per_trial")
+            seed = right.number_input("Seed", 0, 2**31 - 1, 0, key="sa_seed")
+            raters = st.multiselect("Raters (empty: every active user)", people, key="sa_raters")
+            go = st.form_submit_button("Create study", type="primary", key="sa_create", icon=":material/add:")
+        if go:
+            common = {
+                "dataset": dataset,
+                "name": name,
+                "sample": int(sample),
+                "raters_per_trial": int(per_trial),
+                "raters": raters or None,
+                "seed": int(seed),
+            }
+            try:
+                if kind == StudyKind.QUERY_QUALITY:
+                    report = create_quality_study(
+                        db, user, sources=chosen_sources, rubric=rubric_rows(rubric) or None, **common
+                    )
+                else:
                     report = create_preference_study(
                         db, user, systems=systems, run_files=run_files, top_n=int(top_n), **common
                     )
-        except QrelsError as e:
-            st.error(str(e))
-        else:
-            st.session_state[KEY_CREATED] = create_lines(report)
-            st.session_state["sa_study"] = report.study.name
-            st.rerun()
+            except QrelsError as e:
+                st.error(str(e))
+            else:
+                st.session_state[KEY_CREATED] = create_lines(report)
+                st.session_state["sa_study"] = report.study.name
+                st.rerun()
     if created := st.session_state.get(KEY_CREATED):
         st.success(created[0])
         st.text("\n".join(line.strip() for line in created[1:]))
@@ -147,15 +181,14 @@ def show_results(results: QualityResults | PreferenceResults, responses: str, na
     with st.container(border=True):
         st.text(headline(results))
     table = summary_table(results)
-    config = {
-        "preferred": st.column_config.NumberColumn(format="percent"),
-        "selection rate": st.column_config.NumberColumn(format="percent"),
-    }
+    formats = {"preferred": "percent", "selection rate": "percent", "ratings": "int", "picks": "int"}
     if isinstance(results, QualityResults):
-        config[f"mean {results.criteria[0]}"] = st.column_config.NumberColumn(format="%.2f")
-    st.dataframe(table, hide_index=True, width="stretch", column_config=config)
+        formats[f"mean {results.criteria[0]}"] = "%.2f"
+    st.dataframe(readable(table, formats), hide_index=True, width="stretch")
+    tests = significance_table(results)
+    st.dataframe(readable(tests), hide_index=True, width="stretch")
     with st.expander("Every figure: intervals, tests, agreement, position bias", expanded=True):
-        st.code("\n".join(report_lines(results)), language=None)
+        st.code("\n".join(report_lines(results)), language=None, wrap_lines=True)
     if isinstance(results, QualityResults):
         cols = st.columns(len(results.criteria) + 1)
         for col, criterion in zip(cols, results.criteria, strict=False):
@@ -163,6 +196,14 @@ def show_results(results: QualityResults | PreferenceResults, responses: str, na
         cols[-1].altair_chart(preference_chart(results), width="stretch")
     else:
         st.altair_chart(preference_chart(results), width="stretch")
+    st.download_button(
+        "Download the tests (CSV)",
+        tests.to_csv(index=False),
+        file_name=f"{name}-tests.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key="sa_download_tests",
+    )
     st.download_button(
         "Download every response (CSV, unblinded)",
         responses,

@@ -108,5 +108,9 @@ def test_blind_rating_then_sealed_results_in_chromium(server, sqlite_db: Databas
         )
         expect(charts).to_have_count(2, timeout=30_000)
         expect(page.get_by_role("button", name="Download every response (CSV, unblinded)")).to_be_visible()
+        # The results text block wraps: nothing is cut off on the right.
+        block = page.locator("[data-testid='stCode'] pre").first
+        expect(block).to_contain_text("binomial test")
+        assert block.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), "the results text is clipped"
         page.screenshot(path=str(tmp_path / "results.png"), full_page=True)
     assert study_info(sqlite_db, SYSTEM, "pilot").status == "closed"

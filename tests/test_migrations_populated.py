@@ -39,6 +39,8 @@ from services.core.auth import Actor
 from services.datasets.assignment import assign
 from services.ingest.importer import import_bundle
 from services.review.adjudication import adjudicate
+from services.review.disputes import load_case
+from services.review.reveal import reveal_names
 from tests.bundles import add_pooled_candidates, make_bundle
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
@@ -83,9 +85,9 @@ def populate(db: Database, folder: Path) -> dict[str, Actor]:
     assert last_submitted(db, a2, "shop") is not None  # previous_state kept on every submission
     skip(db, a2, next_assignment(db, a2, "shop"))
 
-    adjudicate(
-        db, actors["rev"], first.query_id, items={first.positives[0].item_id: "relevant"}, verdict="accept"
-    )
+    disputed = {i.card.item_id: "relevant" for i in load_case(db, actors["rev"], first.query_id).items}
+    adjudicate(db, actors["rev"], first.query_id, items=disputed, verdict="accept")
+    assert reveal_names(db, actors["admin"], first.query_id)  # name_reveals (0005) gets a row
     _study_job_and_export(db, actors)
     return actors
 
@@ -281,9 +283,17 @@ def test_upgrading_a_populated_database_keeps_every_row(
     assert not result.duplicate
     with db.read() as s:
         assert s.scalar(select(func.max(text("id"))).select_from(text("submissions"))) == result.submission_id
+    decided = {i.card.item_id: "relevant" for i in load_case(db, actors["rev"], task.query_id).items}
     adjudicate(
-        db, actors["rev"], task.query_id, items={task.positives[0].item_id: "relevant"}, verdict="accept"
+        db,
+        actors["rev"],
+        task.query_id,
+        items=decided or {task.positives[0].item_id: "relevant"},
+        verdict="accept",
     )
+    assert reveal_names(db, actors["admin"], task.query_id)
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(text("name_reveals"))) == 1
 
     # Down to the first revision again: every row, old and new, reads back as it did at head.
     at_head = snapshot(target, first_schema, chain[-1])

@@ -150,6 +150,10 @@ def test_admin_page_shows_counts_while_open_and_results_once_closed(db: Database
     assert len(at.get("vega_lite_chart")) == 2  # the score distribution and the preferences
     assert "generated 3.88 vs human 4.00; preference 0 % vs 100 %, tie 0 %" in sent(at)
     assert list(at.dataframe[1].value["source"]) == ["generated", "human", "tie"]
+    assert list(at.dataframe[1].value.iloc[2][["mean overall", "ratings", "preferred"]]) == ["—", "—", "0 %"]
+    tests = at.dataframe[2].value
+    assert list(tests["test"]) == ["Wilcoxon signed-rank", "binomial test", "binomial test"]
+    assert not any("None" in d.value.to_string() for d in at.dataframe)
     assert at.get("download_button")
 
 
@@ -166,6 +170,14 @@ def test_admin_page_creates_a_study(db: Database, paired) -> None:  # noqa: F811
     at.text_input(key="sa_name").input("human ratings")
     at.button(key="sa_create").click().run()
     assert "may not name 'human'" in " ".join(e.value for e in at.error)
+
+
+def test_admin_page_defaults_the_sample_to_every_eligible_group(db: Database, paired) -> None:  # noqa: F811
+    at = open_page("../pages/study_admin.py", paired["admin"])
+    assert "8 groups are eligible; the sample defaults to all of them." in [c.value for c in at.caption]
+    assert at.number_input(key="sa_sample").value == 8
+    at.multiselect(key="sa_sources").set_value(["generated"]).run()
+    assert "Choose what to compare: two sources, or two or more systems." in [c.value for c in at.caption]
 
 
 def test_study_pages_refuse_the_wrong_people(db: Database, paired) -> None:  # noqa: F811

@@ -13,12 +13,13 @@ from db.session import Database
 from services.annotation.submit import LabelInput, QueryWork
 from services.annotation.submit import submit as submit_work
 from services.annotation.task import load_task
-from services.core.auth import Actor
+from services.core.auth import SYSTEM, Actor
 from services.core.errors import PermissionDenied, ValidationError
 from services.datasets.assignment import assign
 from services.ingest.importer import import_bundle
 from services.review import disputes as review
 from services.review.adjudication import adjudicate
+from services.review.reveal import name_reveals, reveal_names
 from tests.bundles import add_pooled_candidates, make_bundle
 
 
@@ -78,17 +79,32 @@ def test_queue_holds_exactly_the_disagreements(db: Database, disputed) -> None:
     assert review.review_progress(db, disputed["reviewer"], "shop") == review.ReviewProgress(5, 0)
 
 
-def test_case_shows_every_label_without_names(db: Database, disputed) -> None:
+def test_case_shows_every_label_as_letters(db: Database, disputed) -> None:
     entry = next(e for e in review.review_queue(db, disputed["reviewer"], "shop") if e.ext_id == "q3")
     case = review.load_case(db, disputed["reviewer"], entry.query_id)
     assert [i.card.ext_id for i in case.items] == ["it9"]
-    assert [(v.annotator, v.label) for v in case.items[0].votes] == [
-        ("Annotator 1", "relevant"),
-        ("Annotator 2", None),
+    assert [(v.annotator, v.label, v.verdict) for v in case.items[0].votes] == [
+        ("A", "relevant", "accept"),
+        ("B", "not_relevant", "accept"),  # approved the query and left the added item unticked
     ]
+    assert case.annotators == ("A", "B") and [v.annotator for v in case.verdicts] == ["A", "B"]
     assert "ann1" not in repr(case) and "ann2" not in repr(case)
-    named = review.load_case(db, disputed["reviewer"], entry.query_id, show_names=True)
-    assert [v.annotator for v in named.items[0].votes] == ["ann1", "ann2"]
+    assert (
+        case.counts.sentence()
+        == "3 judged items: 1 in dispute, 2 labelled alike by everyone who labelled them."
+    )
+
+
+def test_letters_go_on_after_z() -> None:
+    assert [review.letter(n) for n in (0, 1, 25, 26, 27, 701, 702)] == [
+        "A",
+        "B",
+        "Z",
+        "AA",
+        "AB",
+        "ZZ",
+        "AAA",
+    ]
 
 
 def test_adjudication_resolves_and_newest_wins(db: Database, disputed) -> None:
@@ -133,3 +149,16 @@ def test_annotators_cannot_review(db: Database, disputed) -> None:
         review.review_queue(db, disputed["ann1"], "shop")
     with pytest.raises(PermissionDenied):
         adjudicate(db, disputed["ann2"], 1, items={}, verdict="accept")
+
+
+def test_only_admins_reveal_names_and_every_reveal_is_logged(db: Database, disputed) -> None:
+    entry = next(e for e in review.review_queue(db, disputed["reviewer"], "shop") if e.ext_id == "q3")
+    with pytest.raises(PermissionDenied):
+        reveal_names(db, disputed["reviewer"], entry.query_id)
+    assert reveal_names(db, disputed["admin"], entry.query_id) == {"A": "ann1", "B": "ann2"}
+    assert reveal_names(db, SYSTEM, entry.query_id) == {"A": "ann1", "B": "ann2"}
+    log = name_reveals(db, disputed["admin"], query_id=entry.query_id)
+    assert [(r.dataset, r.query, r.admin) for r in log] == [("shop", "q3", "cli"), ("shop", "q3", "admin")]
+    assert name_reveals(db, disputed["admin"], dataset="other") == []
+    with pytest.raises(PermissionDenied):
+        name_reveals(db, disputed["reviewer"])

@@ -3,9 +3,11 @@
 Units and labels:
 
 - item labels: one unit per (query, item) judged by anyone on a query two or more annotators
-  submitted. An annotator who submitted the query but did not tick a candidate someone else
-  added counts as "not relevant" for it (they were shown the same candidates); labelled
-  positives of a query the annotator rejected are missing (no vote).
+  finished, with the votes :mod:`services.agreement.votes` counts (the same votes review
+  disputes): a label is a vote whatever the annotator's verdict, so a rejecting annotator's "no"
+  to a positive counts; an annotator who approved the query but did not tick a candidate someone
+  else added counts as "not relevant" for it (they were shown the same candidates); a rejecting
+  annotator's unticked items are no vote.
 - query verdicts: one unit per query, label accept / reject / rewrite.
 - set level: each annotator's final positive set per query (items they marked relevant), mean
   Jaccard and F1 per pair; and how often a positive one annotator added was also marked relevant

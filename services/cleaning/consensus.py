@@ -44,7 +44,7 @@ from db.models import (
     User,
 )
 from db.session import Database
-from services.agreement.votes import APPROVALS, Mark, from_rows
+from services.agreement.votes import APPROVALS, Mark, QueryVotes, from_rows
 from services.cleaning.decisions import (
     BASIS_ADJUDICATION,
     BASIS_CONSENSUS,
@@ -57,12 +57,11 @@ from services.cleaning.decisions import (
     ConsensusResult,
     ItemDecision,
     QueryOutcome,
+    ballots_of,
 )
 from services.cleaning.policy import ANY, MAJORITY, UNANIMOUS, Policy
 from services.core.auth import SYSTEM, Actor, allow
 from services.core.lookups import dataset_or_404
-
-_APPROVALS = (Verdict.ACCEPT, Verdict.REWRITE)
 
 
 @dataclass
@@ -247,11 +246,11 @@ def _chosen_rewrite(verdicts: Iterable[_Verdict], revisions: dict[int, _Revision
     return min(revs, key=lambda r: (r.created_at or floor, r.id))
 
 
-def _query_outcome(q: Any, data: _Data, policy: Policy) -> QueryOutcome:
+def _query_outcome(q: Any, data: _Data, policy: Policy, cast: QueryVotes | None) -> QueryOutcome:
     verdicts = data.verdicts.get(q.id, {})
     n = len(verdicts)
     counts = Counter(v.verdict for v in verdicts.values())
-    approvals = sum(counts[v] for v in _APPROVALS)
+    approvals = sum(counts[v] for v in APPROVALS)
     rejections = counts[Verdict.REJECT]
     adjudication = data.query_adjudications.get(q.id)
     base = {
@@ -314,7 +313,7 @@ def _query_outcome(q: Any, data: _Data, policy: Policy) -> QueryOutcome:
             text_basis = BASIS_ADJUDICATION if adjudication is not None else BASIS_CONSENSUS
 
     # The positives.
-    approving = {u for u, v in verdicts.items() if v.verdict in _APPROVALS}
+    approving = {u for u, v in verdicts.items() if v.verdict in APPROVALS}
     voters = approving or set(verdicts)
     original = data.qrels.get(q.id, {})
     judged = data.judgments.get(q.id, {})
@@ -335,14 +334,15 @@ def _query_outcome(q: Any, data: _Data, policy: Policy) -> QueryOutcome:
         adj = item_adj.get(item_id)
         if adj is not None:
             positive, basis = adj.label == Label.RELEVANT, BASIS_ADJUDICATION
+            name = data.user_names.get(adj.reviewer_id, "reviewer") if adj.reviewer_id else "reviewer"
+            decided_by = (name,)
             if positive and not originally and not additions:
-                name = data.user_names.get(adj.reviewer_id, "reviewer") if adj.reviewer_id else "reviewer"
                 additions = [Addition(name, BASIS_ADJUDICATION, {})]
         elif not voters:
-            positive, basis = originally, BASIS_ORIGINAL
+            positive, basis, decided_by = originally, BASIS_ORIGINAL, ()
         else:
             positive = _passes(policy.positive_rule, relevant, len(voters), originally)
-            basis = BASIS_CONSENSUS
+            basis, decided_by = BASIS_CONSENSUS, tuple(sorted(data.user_names.get(u, str(u)) for u in voters))
         additions.sort(key=lambda a: (a.by, a.provenance))
         decisions.append(
             ItemDecision(
@@ -354,6 +354,8 @@ def _query_outcome(q: Any, data: _Data, policy: Policy) -> QueryOutcome:
                 votes_relevant=relevant,
                 voters=len(voters),
                 additions=tuple(additions) if positive and not originally else (),
+                ballots=ballots_of(cast, item_id, data.user_names, voters),
+                decided_by=decided_by,
             )
         )
     decisions.sort(key=lambda d: d.ext_id)
@@ -378,12 +380,9 @@ def _query_outcome(q: Any, data: _Data, policy: Policy) -> QueryOutcome:
     )
 
 
-def _agreement(data: _Data) -> AgreementSummary:
-    """Pairwise observed agreement before consensus, over the votes :mod:`services.agreement.votes`
-    counts (the same votes review and the agreement report see): approve vs reject per pair of
-    annotators of a query, and relevant vs not per pair of votes on an item."""
-    by_n = Counter(len(data.verdicts.get(q.id, {})) for q in data.queries)
-    votes = from_rows(
+def _votes(data: _Data) -> dict[int, QueryVotes]:
+    """Who voted what on each query, by :mod:`services.agreement.votes` (as review sees it)."""
+    return from_rows(
         {q: {u: v.verdict for u, v in per.items()} for q, per in data.verdicts.items()},
         {
             q: {
@@ -394,6 +393,13 @@ def _agreement(data: _Data) -> AgreementSummary:
         },
         {q: {i for i, score in items.items() if score > 0} for q, items in data.qrels.items()},
     )
+
+
+def _agreement(data: _Data, votes: dict[int, QueryVotes]) -> AgreementSummary:
+    """Pairwise observed agreement before consensus, over the votes :mod:`services.agreement.votes`
+    counts (the same votes review and the agreement report see): approve vs reject per pair of
+    annotators of a query, and relevant vs not per pair of votes on an item."""
+    by_n = Counter(len(data.verdicts.get(q.id, {})) for q in data.queries)
     verdict_pairs = verdict_agree = 0
     label_pairs = label_agree = 0
     for query in votes.values():
@@ -429,5 +435,8 @@ def compute_consensus(
     """
     policy = policy or Policy()
     dataset_id, data = _load(db, dataset)
-    outcomes = sorted((_query_outcome(q, data, policy) for q in data.queries), key=lambda o: o.ext_id)
-    return ConsensusResult(dataset, dataset_id, policy, outcomes, _agreement(data), data.newest)
+    votes = _votes(data)
+    outcomes = sorted(
+        (_query_outcome(q, data, policy, votes.get(q.id)) for q in data.queries), key=lambda o: o.ext_id
+    )
+    return ConsensusResult(dataset, dataset_id, policy, outcomes, _agreement(data, votes), data.newest)

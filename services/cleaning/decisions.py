@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from db.enums import Provenance
+from services.agreement.votes import QueryVotes
 from services.cleaning.policy import Policy
 
 # Why a query is not in the export.
@@ -56,6 +57,28 @@ class Addition:
 
 
 @dataclass(frozen=True)
+class Ballot:
+    """One finished annotator's vote on an item (as :mod:`services.agreement.votes` counts votes)."""
+
+    by: str  # user name
+    label: str  # relevant | not_relevant | unsure
+    verdict: str  # their verdict on the query
+    counted: bool  # the positive rule counted it (it counts the annotators who approved the query)
+
+
+def ballots_of(
+    votes: QueryVotes | None, item_id: int, names: dict[int, str], counted: set[int]
+) -> tuple[Ballot, ...]:
+    """Every finished annotator's vote on an item, named; ``counted``: those the positive rule counts."""
+    if votes is None:
+        return ()
+    return tuple(
+        Ballot(names.get(u, str(u)), label, votes.verdicts[u], u in counted)
+        for u, label in sorted(votes.votes(item_id).items())
+    )
+
+
+@dataclass(frozen=True)
 class ItemDecision:
     """The final label of one item for one query, and its basis (where it came from)."""
 
@@ -67,6 +90,13 @@ class ItemDecision:
     votes_relevant: int
     voters: int
     additions: tuple[Addition, ...] = ()
+    ballots: tuple[Ballot, ...] = ()  # every finished annotator who voted on it, by name
+    decided_by: tuple[str, ...] = ()  # whose word decided: the reviewer, or the counted annotators
+
+    @property
+    def disputed(self) -> bool:
+        """Annotators' votes on it differ (whatever their verdicts)."""
+        return len({b.label for b in self.ballots}) > 1
 
     @property
     def added(self) -> bool:

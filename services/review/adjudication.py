@@ -1,5 +1,9 @@
 """Adjudication: a reviewer's final decisions on a disputed query and its items.
 
+The rule every caller obeys (page, CLI, scripts): a reviewer decides every item in dispute (as
+:mod:`services.agreement.votes` finds them: any item whose labels differ, whatever the verdicts)
+unless they reject the query, which makes its items moot.
+
 Decisions are stored as :class:`db.models.ItemAdjudication` and :class:`db.models.QueryAdjudication`
 rows, never updated (the newest per query
 and item wins), so the history of a case is kept; the export's consensus honours them.
@@ -13,6 +17,7 @@ from sqlalchemy.orm import Session
 from db.enums import Label, RejectReason, RevisionKind, Role, Verdict
 from db.models import Item, ItemAdjudication, QueryAdjudication, QueryRevision, utcnow
 from db.session import Database
+from services.agreement.votes import load_votes
 from services.core.auth import Actor, allow
 from services.core.errors import ValidationError
 from services.core.lookups import query_or_404
@@ -52,6 +57,12 @@ def adjudicate(
 
     ``verdict`` is the query's final verdict; for ``rewrite`` the reviewer picks an annotator's
     rewrite (``revision_id``) or edits one (``rewrite_text``, stored as a new revision).
+    ``items`` must decide every item in dispute unless the verdict is ``reject``; it may also
+    decide other items of the dataset (e.g. a positive the reviewer adds).
+
+    Raises:
+        ValidationError: a missing or unknown verdict, reason or label; an item in dispute left
+            undecided (nothing is stored); an item or rewrite of another query or dataset.
     """
     if verdict not in tuple(Verdict):
         raise ValidationError(f"choose the query's verdict: {', '.join(tuple(Verdict))}")
@@ -69,6 +80,14 @@ def adjudicate(
             )
             if found != set(items):
                 raise ValidationError("a decided item is not in this query's dataset")
+        votes = load_votes(s, [query_id]).get(query_id)
+        undecided = (votes.disputed_items() - set(items)) if votes is not None else set()
+        if undecided and verdict != Verdict.REJECT:
+            names = sorted(s.scalars(select(Item.ext_id).where(Item.id.in_(undecided))))
+            shown = ", ".join(names[:10]) + (", …" if len(names) > 10 else "")
+            raise ValidationError(
+                f"decide every item in dispute ({len(names)} left: {shown}), or reject the query"
+            )
         if verdict == Verdict.REWRITE:
             text = (rewrite_text or "").strip()
             if text:

@@ -3,21 +3,27 @@
 A query is in the review queue when, among the annotators who finished it, the verdicts differ
 (``verdict``), a labelled positive got different votes (``positive``), an added positive is not
 everyone's (``added``), or someone was unsure or rejected it as ambiguous (``flagged``). Who voted
-what is computed once, in :mod:`services.agreement.votes`, for review, agreement and export alike.
-Annotators appear as "Annotator 1, 2, …" unless names are asked for.
+what is computed once, in :mod:`services.agreement.votes`, for review, agreement and export alike:
+an annotator who rejected the query still voted on the items they labelled, so every item label
+that differs between annotators is a dispute, whatever the verdicts.
+
+Reviewers never see who is who: the annotators of a case are the letters A, B, C, … in the order
+of their user ids, stable within the case. Only an admin may reveal the names
+(:func:`services.review.reveal.reveal_names`), and every reveal is logged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.enums import RevisionKind, Role
-from db.models import Dataset, Item, Query, QueryAdjudication, QueryRevision, QueryVerdict, User
+from db.models import Dataset, Item, Query, QueryAdjudication, QueryRevision, QueryVerdict
 from db.session import Database
-from services.agreement.votes import KINDS, load_votes
+from services.agreement.votes import KINDS, QueryVotes, load_votes
 from services.core.auth import Actor, allow
 from services.core.cards import Card, card_of
 from services.core.config import load_settings
@@ -25,6 +31,23 @@ from services.core.errors import ValidationError
 from services.core.lookups import dataset_or_404, query_or_404
 from services.core.media import MediaStore
 from services.review.adjudication import latest_adjudications
+
+REVIEWER = "reviewer"  # who wrote a text the reviewer edited earlier
+
+
+def letter(n: int) -> str:
+    """The pseudonym of the ``n``-th annotator of a case (0-based): A … Z, then AA, AB, …"""
+    out = ""
+    n += 1
+    while n:
+        n, rest = divmod(n - 1, 26)
+        out = chr(ord("A") + rest) + out
+    return out
+
+
+def pseudonyms(votes: QueryVotes) -> dict[int, str]:
+    """Each finished annotator's letter in this case (by user id: stable while the case exists)."""
+    return {uid: letter(n) for n, uid in enumerate(votes.annotators)}
 
 
 @dataclass(frozen=True)
@@ -35,21 +58,24 @@ class ReviewEntry:
     category: str | None
     kinds: tuple[str, ...]
     n_annotators: int
+    n_items: int  # items in dispute
     resolved: bool
 
 
 @dataclass(frozen=True)
 class AnnotatorVote:
-    annotator: str  # "Annotator 1" unless names are shown
-    label: str | None  # None: this annotator did not judge the item
-    provenance: str | None
+    annotator: str  # the annotator's letter in this case
+    label: str | None  # None: no vote (see services.agreement.votes)
+    provenance: str | None  # how they found it, when they labelled it
+    verdict: str  # their verdict on the query
 
 
 @dataclass(frozen=True)
 class DisputedItem:
     card: Card
     original_positive: bool
-    votes: list[AnnotatorVote]
+    kinds: tuple[str, ...]  # why it is disputed: positive, added, flagged
+    votes: list[AnnotatorVote]  # one per annotator of the case, in letter order
     decision: str | None  # the current adjudication, if any
 
 
@@ -57,7 +83,49 @@ class DisputedItem:
 class RewriteOption:
     revision_id: int
     text: str
-    by: str
+    by: str  # an annotator's letter, or "reviewer"
+
+
+@dataclass(frozen=True)
+class AnnotatorVerdict:
+    annotator: str
+    verdict: str
+    reason: str | None
+    note: str
+
+
+@dataclass(frozen=True)
+class ItemCounts:
+    """The judged items of a case, from the same votes that decide what is in dispute."""
+
+    judged: int  # items any finished annotator labelled
+    disputed: int
+    agreed: int  # labelled by two or more, all alike
+    single: int  # labelled by one annotator only (nobody else voted on it)
+
+    def sentence(self) -> str:
+        """E.g. "5 judged items: 3 in dispute, 1 labelled alike by everyone who labelled it, 1
+        labelled by one annotator only"."""
+        if not self.judged:
+            return "No item was judged."
+        parts = [f"{self.disputed} in dispute"]
+        if self.agreed:
+            parts.append(f"{self.agreed} labelled alike by everyone who labelled {_it(self.agreed)}")
+        if self.single:
+            parts.append(f"{self.single} labelled by one annotator only")
+        s = "" if self.judged == 1 else "s"
+        return f"{self.judged} judged item{s}: " + ", ".join(parts) + "."
+
+
+def _it(n: int) -> str:
+    return "it" if n == 1 else "them"
+
+
+def item_counts(votes: QueryVotes) -> ItemCounts:
+    judged = votes.judged_items()
+    disputed = votes.disputed_items()
+    sizes = [len(votes.votes(i)) for i in judged - disputed]
+    return ItemCounts(len(judged), len(disputed), sum(n >= 2 for n in sizes), sum(n < 2 for n in sizes))
 
 
 @dataclass(frozen=True)
@@ -69,12 +137,14 @@ class ReviewCase:
     category: str | None
     language: str | None
     kinds: tuple[str, ...]
-    verdicts: list[tuple[str, str, str | None, str]]  # (annotator, verdict, reason, note)
+    annotators: tuple[str, ...]  # letters, in order
+    verdicts: list[AnnotatorVerdict]
     rewrites: list[RewriteOption]
-    items: list[DisputedItem]
+    items: list[DisputedItem]  # every item in dispute: labelled positives first
     decision: str | None  # the current query-level adjudication
+    decision_reason: str | None
     decision_revision_id: int | None
-    agreed_items: int  # items every annotator labelled the same (not shown)
+    counts: ItemCounts
 
 
 def _adjudicated_queries(s: Session, query_ids: list[int]) -> set[int]:
@@ -115,15 +185,32 @@ def review_queue(
                     q.category,
                     tuple(k for k in KINDS if k in kinds),
                     len(votes[q.id].verdicts),
+                    len(votes[q.id].disputed_items()),
                     q.id in resolved,
                 )
             )
         return entries
 
 
+def next_case(entries: Sequence[ReviewEntry], current: int | None, *, step: int = 1) -> int | None:
+    """The case after (``step`` 1) or before (-1) ``current`` in queue order, wrapping around;
+    with ``step`` 0, the first unsettled case after ``current`` (None when every case is settled)."""
+    if not entries:
+        return None
+    ids = [e.query_id for e in entries]
+    at = ids.index(current) if current in ids else -1
+    if step:
+        return ids[(at + step) % len(ids)] if at >= 0 or step > 0 else ids[-1]
+    for n in range(1, len(ids) + 1):
+        entry = entries[(at + n) % len(ids)]
+        if not entry.resolved:
+            return entry.query_id
+    return None
+
+
 @allow(Role.REVIEWER)
-def load_case(db: Database, actor: Actor, query_id: int, *, show_names: bool = False) -> ReviewCase:
-    """One disputed query with every annotator's votes on the items in dispute."""
+def load_case(db: Database, actor: Actor, query_id: int) -> ReviewCase:
+    """One disputed query with every annotator's votes on each item in dispute, anonymised."""
     store = MediaStore(load_settings().data_dir)
     with db.read() as s:
         query = query_or_404(s, query_id)
@@ -135,48 +222,46 @@ def load_case(db: Database, actor: Actor, query_id: int, *, show_names: bool = F
             v.user_id: v for v in s.scalars(select(QueryVerdict).where(QueryVerdict.query_id == query_id))
         }
         disputed = votes.disputed_items()
-        order = votes.annotators  # stable pseudonyms: by user id
-        names = dict(s.execute(select(User.id, User.name).where(User.id.in_(order))).all()) if order else {}
-
-        def who(uid: int | None) -> str:
-            if uid is None:
-                return "original"
-            if show_names:
-                return names.get(uid, str(uid))
-            return f"Annotator {order.index(uid) + 1}" if uid in order else "another annotator"
-
+        who = pseudonyms(votes)
         items = {it.id: it for it in s.scalars(select(Item).where(Item.id.in_(disputed)))} if disputed else {}
         adjudications = latest_adjudications(s, query_id)
         disputed_items = []
-        for item_id in sorted(disputed, key=lambda i: (i not in votes.positives, i)):
+        for item_id in sorted(disputed, key=lambda i: (i not in votes.positives, items[i].ext_id)):
             marks = votes.marks.get(item_id, {})
+            counted = votes.votes(item_id)
             disputed_items.append(
                 DisputedItem(
                     card_of(items[item_id], store),
                     item_id in votes.positives,
+                    tuple(k for k in KINDS if k in votes.item_kinds(item_id)),
                     [
                         AnnotatorVote(
-                            who(uid),
-                            marks[uid].label if uid in marks else None,
+                            who[uid],
+                            counted.get(uid),
                             marks[uid].provenance if uid in marks else None,
+                            votes.verdicts[uid],
                         )
-                        for uid in order
+                        for uid in votes.annotators
                     ],
                     adjudications.get(item_id, (None, None))[0],
                 )
             )
+        proposed = {v.revision_id: who[uid] for uid, v in verdicts.items() if v.revision_id and uid in who}
         rewrites = [
-            RewriteOption(
-                r.id, r.text, who(r.author_id) if r.kind != RevisionKind.ADJUDICATED else "reviewer"
-            )
+            RewriteOption(r.id, r.text, REVIEWER if r.kind == RevisionKind.ADJUDICATED else proposed[r.id])
             for r in s.scalars(
                 select(QueryRevision)
                 .where(QueryRevision.query_id == query_id, QueryRevision.kind != RevisionKind.ORIGINAL)
                 .order_by(QueryRevision.id)
             )
-            if r.kind == RevisionKind.ADJUDICATED or any(v.revision_id == r.id for v in verdicts.values())
+            if r.kind == RevisionKind.ADJUDICATED or r.id in proposed
         ]
-        decision = adjudications.get(None, (None, None))
+        decision = s.scalars(
+            select(QueryAdjudication)
+            .where(QueryAdjudication.query_id == query_id)
+            .order_by(QueryAdjudication.id.desc())
+            .limit(1)
+        ).first()
         return ReviewCase(
             query.id,
             ds.name,
@@ -185,12 +270,17 @@ def load_case(db: Database, actor: Actor, query_id: int, *, show_names: bool = F
             query.category,
             query.language,
             tuple(k for k in KINDS if k in votes.kinds()),
-            [(who(uid), verdicts[uid].verdict, verdicts[uid].reason, verdicts[uid].note) for uid in order],
+            tuple(who[uid] for uid in votes.annotators),
+            [
+                AnnotatorVerdict(who[uid], verdicts[uid].verdict, verdicts[uid].reason, verdicts[uid].note)
+                for uid in votes.annotators
+            ],
             rewrites,
             disputed_items,
-            decision[0],
-            decision[1],
-            len(votes.judged_items() - disputed),
+            decision.verdict if decision else None,
+            decision.reason if decision else None,
+            decision.revision_id if decision else None,
+            item_counts(votes),
         )
 
 

@@ -2,9 +2,10 @@
 
 - ``query_quality``: a trial is a target whose query group holds exactly one query of each of two
   sources (e.g. ``generated`` and ``human``). The rater sees the target (the items labelled
-  positive for every query of the group, at most :data:`MAX_TARGETS`) and the two queries, labelled
-  only "A" and "B"; scores each on the study's rubric (1-5 per criterion) and states a preference
-  A, B or tie.
+  positive for every query of the group, at most three) and the two queries, labelled only "A"
+  and "B"; scores each on the study's rubric (1-5 per criterion) and states a preference A, B or
+  tie. Which groups and queries are eligible is :mod:`services.study.eligible`'s; the sample
+  defaults to all of them.
 - ``system_preference``: a trial is a query and, from two or more systems (ranker runs of the
   dataset or TREC run files), each system's top-1 or top-3 results, merged so that an item several
   systems return is shown once, shuffled and labelled "Option 1..n". The rater picks the best.
@@ -19,7 +20,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.enums import Role, StudyKind, StudyStatus
-from db.models import Dataset, Qrel, Query, User
+from db.models import Dataset, User
 from db.session import Database
 from db.studies import Study, StudyAssignment, StudyTrial
 from models.hashing import sha256_file
@@ -38,12 +39,11 @@ from services.core.errors import ValidationError
 from services.core.lookups import dataset_or_404
 from services.study.admin import StudyInfo, info_of
 from services.study.design import A, lay_out
+from services.study.eligible import preference_eligible, quality_eligible
 from services.study.rubric import DEFAULT_RUBRIC, Criterion, check_blind, check_rubric, rubric_config
-from services.study.systems import system_results
 
 log = logging.getLogger(__name__)
 
-MAX_TARGETS = 3
 TOP_N = (1, 3)
 MAX_SAMPLE = 10_000
 NAME_RE = re.compile(r"^[\w .:-]{1,128}$")
@@ -52,7 +52,7 @@ NAME_RE = re.compile(r"^[\w .:-]{1,128}$")
 @dataclass(frozen=True)
 class CreateReport:
     study: StudyInfo
-    sample: int  # asked for
+    sample: int | None  # asked for; None: every eligible one (the default)
     n_eligible: int  # groups (query quality) or queries (system preference) that could be sampled
     skipped: dict[str, int]  # why others could not, with how many
     load: dict[str, int]  # rater -> trials
@@ -67,12 +67,12 @@ class _PlannedTrial:
     authors: set[int]  # raters who may not have it: they wrote one of its queries
 
 
-def _check_common(name: str, sample: int, raters_per_trial: int, compared: Sequence[str]) -> str:
+def _check_common(name: str, sample: int | None, raters_per_trial: int, compared: Sequence[str]) -> str:
     name = (name or "").strip()
     if not NAME_RE.match(name):
         raise ValidationError("a study name is 1-128 letters, digits, spaces, '.', ':', '_' or '-'")
     check_blind(name, compared, "the study name")
-    if not 1 <= sample <= MAX_SAMPLE:
+    if sample is not None and not 1 <= sample <= MAX_SAMPLE:
         raise ValidationError(f"the sample is 1 to {MAX_SAMPLE:,} trials")
     if raters_per_trial < 1:
         raise ValidationError("each trial needs at least one rater")
@@ -169,7 +169,7 @@ def create_quality_study(
     dataset: str,
     name: str,
     sources: Sequence[str] = ("generated", "human"),
-    sample: int = 100,
+    sample: int | None = None,
     raters_per_trial: int = 3,
     raters: Sequence[str] | None = None,
     seed: int = 0,
@@ -181,7 +181,7 @@ def create_quality_study(
         dataset: the dataset whose query groups are sampled.
         name: the study's name (raters see it, so it may not name a source).
         sources: the two sources compared, e.g. ``("generated", "human")``.
-        sample: how many targets to sample (all eligible ones when fewer).
+        sample: how many targets to sample; None (the default) or more than are eligible: all.
         raters_per_trial: raters per target.
         raters: user names of the raters; default every active user.
         seed: drives the sample, the raters, the A/B sides and the queue order.
@@ -198,38 +198,13 @@ def create_quality_study(
     criteria = check_rubric(rubric or DEFAULT_RUBRIC, forbidden=sources)
     with db.write() as s:
         ds = dataset_or_404(s, dataset)
-        groups: dict[str, dict[str, list[Query]]] = defaultdict(lambda: defaultdict(list))
-        for q in s.scalars(
-            select(Query)
-            .where(Query.dataset_id == ds.id, Query.group_key.is_not(None), Query.source.in_(sources))
-            .order_by(Query.id)
-        ):
-            groups[q.group_key][q.source].append(q)
-        positives: dict[int, set[int]] = defaultdict(set)
-        for qid, iid in s.execute(
-            select(Qrel.query_id, Qrel.item_id).join(Query).where(Query.dataset_id == ds.id, Qrel.score > 0)
-        ):
-            positives[qid].add(iid)
-        eligible: list[tuple[str, dict[str, Query], list[int]]] = []
-        skipped: Counter[str] = Counter()
-        for key in sorted(groups):
-            by_source = groups[key]
-            if any(len(by_source.get(src, [])) != 1 for src in sources):
-                skipped["group without exactly one query of each source"] += 1
-                continue
-            pair = {src: by_source[src][0] for src in sources}
-            sets = [positives[q.id] for q in pair.values()]
-            targets = sorted(set.intersection(*sets)) or sorted(set.union(*sets))
-            if not targets:
-                skipped["group without a labelled target"] += 1
-                continue
-            eligible.append((key, pair, targets[:MAX_TARGETS]))
+        eligible, skipped = quality_eligible(s, ds.id, sources)
         if not eligible:
             raise ValidationError(
                 f"no query group of {dataset!r} holds one query of each of {', '.join(sources)} "
                 "with a labelled target"
             )
-        picked = random.Random(f"{seed}:sample").sample(eligible, min(sample, len(eligible)))
+        picked = random.Random(f"{seed}:sample").sample(eligible, min(sample or len(eligible), len(eligible)))
         picked.sort(key=lambda e: e[0])
         planned = [
             _PlannedTrial(
@@ -271,7 +246,7 @@ def create_preference_study(
     systems: Sequence[str] = (),
     run_files: Mapping[str, Path] | None = None,
     top_n: int = 1,
-    sample: int = 100,
+    sample: int | None = None,
     raters_per_trial: int = 3,
     raters: Sequence[str] | None = None,
     seed: int = 0,
@@ -297,30 +272,10 @@ def create_preference_study(
     name = _check_common(name, sample, raters_per_trial, names)
     with db.write() as s:
         ds = dataset_or_404(s, dataset)
-        results, skipped = system_results(
-            s, ds.id, [n for n in names if n not in run_files], run_files, top_n
-        )
-        queries = {
-            q.id: q for q in s.scalars(select(Query).where(Query.dataset_id == ds.id).order_by(Query.id))
-        }
-        eligible: list[tuple[Query, list[dict[str, Any]]]] = []
-        for qid, q in queries.items():
-            lists = {n: results[n].get(qid, []) for n in names}
-            if not all(lists.values()):
-                skipped["query a system returns nothing for"] += 1
-                continue
-            ranks: dict[int, dict[str, int]] = defaultdict(dict)
-            for system, ranked in lists.items():
-                for rank, iid in enumerate(ranked, start=1):
-                    ranks[iid][system] = rank
-            if len(ranks) < 2:
-                skipped["query every system answers alike"] += 1
-                continue
-            options = [{"item_id": iid, "ranks": ranks[iid]} for iid in sorted(ranks)]
-            eligible.append((q, options))
+        eligible, skipped = preference_eligible(s, ds.id, names, run_files, top_n)
         if not eligible:
             raise ValidationError("no query has results from every system that differ between systems")
-        picked = random.Random(f"{seed}:sample").sample(eligible, min(sample, len(eligible)))
+        picked = random.Random(f"{seed}:sample").sample(eligible, min(sample or len(eligible), len(eligible)))
         picked.sort(key=lambda e: e[0].id)
         planned = [
             _PlannedTrial(

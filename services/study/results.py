@@ -5,7 +5,8 @@ While a study is open its scores stay sealed: :func:`quality_results`, :func:`pr
 
 In a system-preference study a pick is credited to the system that ranked the chosen item highest;
 systems that ranked it equally high (e.g. two systems with the same top-1) are each credited, and
-the results count such shared picks (:func:`credited`).
+the results count such shared picks (:func:`credited`). The tests against equal preference, overall
+and pair by pair with Wilson intervals, are :func:`services.study.stats.preference_tests`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,17 @@ from services.core.errors import PermissionDenied, ValidationError
 from services.core.lookups import study_or_404
 from services.study.design import TIE, A, B, option_label, option_number
 from services.study.rubric import SCALE, rubric_of
-from services.study.stats import N_RESAMPLES, Share, StatTest, binomial_test, mean_ci, share, wilcoxon_test
+from services.study.stats import (
+    N_RESAMPLES,
+    PairTest,
+    Share,
+    StatTest,
+    binomial_test,
+    mean_ci,
+    preference_tests,
+    share,
+    wilcoxon_test,
+)
 
 
 class ResultsSealed(PermissionDenied):
@@ -94,6 +105,10 @@ class PreferenceResults:
     n_shared: int  # picks credited to two or more systems (they ranked the item equally high)
     by_position: list[Share]  # picks per display position ("Option 1" is shown first)
     agreement: Coefficient  # nominal alpha over the chosen item
+    # Against equal preference: exact binomial (two systems) or chi-square goodness of fit (more);
+    # and every pair head to head, exact binomial with Holm's correction (services.study.stats).
+    overall_test: StatTest
+    pairwise: list[PairTest]
 
 
 @dataclass
@@ -237,7 +252,9 @@ def credited(ranks: Mapping[str, int]) -> list[str]:
 
 
 @allow(Role.ADMIN)
-def preference_results(db: Database, actor: Actor, name: str) -> PreferenceResults:
+def preference_results(
+    db: Database, actor: Actor, name: str, *, n_resamples: int = N_RESAMPLES
+) -> PreferenceResults:
     """The figures of a closed system-preference study: selection rate per system.
 
     Raises:
@@ -253,12 +270,14 @@ def preference_results(db: Database, actor: Actor, name: str) -> PreferenceResul
     picks: Counter[str] = Counter()
     positions: Counter[int] = Counter()
     n_shared = 0
+    credits: list[set[str]] = []
     chosen: dict[int, dict[str, int]] = defaultdict(dict)
     max_options = 0
     for row in rows:
         option = row.response.mapping[row.response.preference]
         winners = credited(option["ranks"])
         picks.update(winners)
+        credits.append(set(winners))
         n_shared += len(winners) > 1
         positions[option_number(row.response.preference)] += 1
         max_options = max(max_options, len(row.response.mapping))
@@ -266,6 +285,7 @@ def preference_results(db: Database, actor: Actor, name: str) -> PreferenceResul
     n = len(rows)
     selections = sorted((share(x, picks[x], n) for x in systems), key=lambda sh: (-sh.count, sh.label))
     units = [[chosen[i].get(r) for r in raters] for i in sorted(chosen)]
+    overall, pairwise = preference_tests(credits, systems, seed=study.seed, n_resamples=n_resamples)
     return PreferenceResults(
         study=study.name,
         dataset=dataset,
@@ -278,6 +298,8 @@ def preference_results(db: Database, actor: Actor, name: str) -> PreferenceResul
         n_shared=n_shared,
         by_position=[share(option_label(k), positions[k], n) for k in range(1, max_options + 1)],
         agreement=agreement_stats.krippendorff_alpha(units, level="nominal"),
+        overall_test=overall,
+        pairwise=pairwise,
     )
 
 

@@ -14,11 +14,12 @@ from db.session import Database
 from services.core.auth import Actor
 from services.study.results import QualityResults, responses_frame, study_results
 from ui.charts.study import distribution_chart, preference_chart
-from ui.reports.study import distribution_table, report_lines, summary_table
+from ui.reports.study import distribution_table, report_lines, significance_table, summary_table
 
 
 def write_results(db: Database, actor: Actor, name: str, out: Path) -> list[Path]:
-    """Write a closed study's results: the report, tables, every response (unblinded), charts.
+    """Write a closed study's results: the report, tables (summary.csv, tests.csv with every
+    significance test), every response (unblinded), charts.
 
     Charts are Altair specs, saved as HTML pages and Vega-Lite JSON.
 
@@ -38,6 +39,7 @@ def write_results(db: Database, actor: Actor, name: str, out: Path) -> list[Path
 
     put("report.txt", "\n".join(report_lines(results)) + "\n")
     put("summary.csv", summary_table(results).to_csv(index=False))
+    put("tests.csv", significance_table(results).to_csv(index=False))
     put("responses.csv", responses_frame(db, actor, name).to_csv(index=False))
     charts: dict[str, alt.TopLevelMixin] = {"preference": preference_chart(results)}
     if isinstance(results, QualityResults):

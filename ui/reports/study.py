@@ -13,7 +13,7 @@ from services.agreement.stats import Coefficient
 from services.study.admin import StudyProgress
 from services.study.create import CreateReport
 from services.study.results import PreferenceResults, QualityResults, SourceScores
-from services.study.stats import StatTest
+from services.study.stats import PairTest, StatTest
 
 
 def _pct(rate: float | None) -> str:
@@ -32,6 +32,29 @@ def _p(test: StatTest) -> str:
     return f"p = {test.p_value:.3g}" if test.p_value is not None else f"— ({test.reason})"
 
 
+def _holm(pair: PairTest) -> str:
+    return "—" if pair.p_holm is None else f"{pair.p_holm:.3g}"
+
+
+def _statistic(test: StatTest) -> str:
+    if test.statistic is None:
+        return ""
+    if test.name.startswith("chi-square"):
+        return f"chi² = {test.statistic:.2f}, "
+    return ""
+
+
+def pair_line(pair: PairTest) -> str:
+    """One system against another, e.g. ``bm25 vs clip_image: 5 – 2 (bm25 71 % [36 %, 92 %]); exact
+    binomial p = 0.453, Holm p = 0.906``."""
+    sh = pair.share
+    return (
+        f"{pair.first} vs {pair.second}: {pair.first_wins} – {pair.second_wins} "
+        f"({pair.first} {_pct(sh.rate)} {_interval(sh.low, sh.high, percent=True)}); "
+        f"exact binomial {_p(pair.test)}, Holm p = {_holm(pair)}"
+    )
+
+
 def _alpha(c: Coefficient) -> str:
     return f"{c.value:.3f}" if c.value is not None else f"— ({c.reason})"
 
@@ -39,7 +62,8 @@ def _alpha(c: Coefficient) -> str:
 def headline(results: QualityResults | PreferenceResults) -> str:
     """One line: mean scores and preferences per source, or the selection rate per system."""
     if isinstance(results, PreferenceResults):
-        return " · ".join(f"{sh.label} {_pct(sh.rate)}" for sh in results.selections)
+        rates = " · ".join(f"{sh.label} {_pct(sh.rate)}" for sh in results.selections)
+        return f"{rates}; against equal preference {_p(results.overall_test)}"
     first, second = results.sources
     criterion = results.criteria[0]
     overall = next((x for x in results.scores if x.criterion == criterion and x.source == first), None)
@@ -90,6 +114,80 @@ def summary_table(results: QualityResults | PreferenceResults) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def significance_table(results: QualityResults | PreferenceResults) -> pd.DataFrame:
+    """Every significance test of the results, one row each (tests.csv; the page shows it too)."""
+    rows = []
+
+    def add(
+        test: StatTest, compared: str, *, wins: str = "", share: str = "", holm: float | None = None
+    ) -> None:
+        rows.append(
+            {
+                "test": test.name,
+                "compared": compared,
+                "n": test.n,
+                "wins": wins,
+                "share (95 % Wilson CI)": share,
+                "statistic": test.statistic,
+                "p": test.p_value,
+                "p (Holm)": holm,
+                "note": test.reason or "",
+            }
+        )
+
+    if isinstance(results, PreferenceResults):
+        add(results.overall_test, " / ".join(results.systems) + ": equal preference")
+        for pair in results.pairwise:
+            sh = pair.share
+            add(
+                pair.test,
+                f"{pair.first} vs {pair.second}",
+                wins=f"{pair.first_wins} – {pair.second_wins}",
+                share=f"{pair.first} {_pct(sh.rate)} {_interval(sh.low, sh.high, percent=True)}",
+                holm=pair.p_holm,
+            )
+        return pd.DataFrame(rows)
+    first, second = results.sources
+    for d in results.paired:
+        add(d.test, f"{d.criterion}: {first} − {second} per target")
+    for_first, for_second, _tie = results.preference
+    add(
+        results.preference_test,
+        f"preference {first} vs {second} (ties left out)",
+        wins=f"{for_first.count} – {for_second.count}",
+    )
+    fs = results.first_shown
+    add(
+        results.first_shown_test,
+        "position bias: the query shown first (A)",
+        share=f"{_pct(fs.rate)} {_interval(fs.low, fs.high, percent=True)}",
+    )
+    return pd.DataFrame(rows)
+
+
+TEST_FORMATS = {"statistic": "%.3f", "p": "%.3g", "p (Holm)": "%.3g"}
+
+
+def readable(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> pd.DataFrame:
+    """A results table for people: numbers formatted (``"percent"``, ``"int"`` or a %-format per
+    column; default: the significance table's), "—" where there is no value, never None."""
+    formats = TEST_FORMATS if formats is None else formats
+
+    def fmt(spec: str | None, value: object) -> object:
+        if value is None or (isinstance(value, float) and value != value):
+            return "—"
+        if spec == "percent":
+            return _pct(float(value))
+        if spec == "int":
+            return str(int(value))
+        return spec % value if spec else value
+
+    out = frame.copy().astype(object)
+    for column in out.columns:
+        out[column] = [fmt(formats.get(column), v) for v in frame[column]]
+    return out
+
+
 def distribution_table(results: QualityResults) -> pd.DataFrame:
     """Ratings per criterion, source and score, with their share of the source's ratings."""
     return pd.DataFrame(
@@ -121,6 +219,13 @@ def report_lines(results: QualityResults | PreferenceResults) -> list[str]:
                 f"  {sh.label:<16} {sh.count:>5} / {sh.n}  {_pct(sh.rate):>6}  95 % CI {_interval(sh.low, sh.high, percent=True)}"
             )
         lines.append(f"Picks shared by systems that ranked the item equally high: {results.n_shared}")
+        t = results.overall_test
+        lines.append(
+            f"Against equal preference: {t.name} over {t.n} answers credited to "
+            f"{'one of the two' if len(results.systems) == 2 else 'exactly one system'}: {_statistic(t)}{_p(t)}"
+        )
+        lines.append("Head to head (answers that credit one system and not the other; Holm-corrected):")
+        lines.extend(f"  {pair_line(pair)}" for pair in results.pairwise)
         lines.append(
             "Picks by position shown: " + ", ".join(f"{sh.label} {sh.count}" for sh in results.by_position)
         )
@@ -172,8 +277,11 @@ def create_lines(report: CreateReport) -> list[str]:
         f"created study {info.name} ({info.kind}) on {info.dataset}: {info.n_trials} {unit}, "
         f"{info.n_assignments} assignments, {info.raters_per_trial} raters per trial, seed {info.seed}"
     ]
-    asked = f" (asked for {report.sample})" if report.sample > info.n_trials else ""
-    lines.append(f"  sampled {info.n_trials} of {report.n_eligible} eligible {unit}{asked}")
+    if report.sample is None:
+        lines.append(f"  sampled every one of the {report.n_eligible} eligible {unit} (the default)")
+    else:
+        asked = f" (asked for {report.sample})" if report.sample > info.n_trials else ""
+        lines.append(f"  sampled {info.n_trials} of {report.n_eligible} eligible {unit}{asked}")
     for reason, n in sorted(report.skipped.items()):
         lines.append(f"  left out: {n} x {reason}")
     lines.append("  raters: " + ", ".join(f"{rater} {n}" for rater, n in report.load.items()))
