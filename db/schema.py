@@ -6,7 +6,8 @@ whole schema (migrations/env.py, tests) takes ``metadata`` from here, never from
 
 from __future__ import annotations
 
-from db import models, studies
+from db import gold, models, studies
 
 metadata = models.Base.metadata
 assert studies.Study.__table__.metadata is metadata  # the study tables are on it
+assert gold.GoldQuery.__table__.metadata is metadata  # and the gold tables
