@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import digamma
 
 DAWID_SKENE = "dawid_skene"
 MACE = "mace"
@@ -144,17 +145,17 @@ def dawid_skene(
         logs = np.zeros((n_units, k))
         with np.errstate(divide="ignore"):
             np.add.at(logs, d.task, np.log2(errors[d.worker, :, d.label]))
-            logs += np.log2(priors)
+            logs += np.log2(np.clip(priors, EPS, None))
         p = _normalise(logs)
         p[fixed] = saved
         return p
 
     def lower_bound(p: np.ndarray, priors: np.ndarray, errors: np.ndarray) -> float:
+        # As crowd-kit computes it: the prior is counted once per observation, not per unit.
         with np.errstate(divide="ignore", invalid="ignore"):
-            joint = np.log(priors)[None, :] * p
-            obs = np.log(errors[d.worker, :, d.label]) * p[d.task]
-            entropy = -np.where(p > 0, p * np.log(p), 0.0)
-        return float(np.nansum(joint) + np.nansum(obs) + entropy.sum())
+            per_obs = (np.log(errors[d.worker, :, d.label]) + np.log(np.clip(priors, EPS, None))) * p[d.task]
+        clipped = np.clip(p, EPS, None)
+        return float(np.nansum(per_obs) - (clipped * np.log(clipped)).sum())
 
     priors = probas.mean(axis=0)
     errors = m_step(probas)
@@ -178,51 +179,72 @@ def mace(
     *,
     known: Mapping[object, int] | None = None,
     n_iter: int = 50,
-    tol: float = 1e-6,
-    smoothing: float = 0.1,
+    tol: float = 1e-7,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    strategy_prior: float = 10.0,
 ) -> Fit:
-    """Fit MACE to (unit, annotator, class) observations (see the module doc)."""
+    """Fit MACE to (unit, annotator, class) observations by variational Bayes (see the module doc).
+
+    ``alpha`` and ``beta`` are the Beta prior's pseudo-counts of guessing and of knowing,
+    ``strategy_prior`` the Dirichlet pseudo-count of each class in a habit (crowd-kit's defaults).
+    Competence is the annotator's normalised weight of knowing, ``know / (know + guess)``.
+    """
     d = _Data(triples, n_classes)
     n_units, n_workers, k = d.shape
     if n_units == 0:
         return Fit(MACE, (), (), np.zeros((0, k)), np.zeros(0), np.full(k, 1 / k), 0)
     probas, fixed = d.clamp(d.majority(), known)
     saved = probas[fixed].copy()
-    onehot = np.eye(k)[d.label]  # (obs, classes)
+    hit = np.eye(k)[d.label]  # (observations, classes): the answer is that class
 
-    def m_step(p: np.ndarray, theta: np.ndarray, strategy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # P(the annotator knew | truth, answer): only possible when the answer is the truth.
-        p_truth_is_answer = p[d.task, d.label]
-        knew = theta[d.worker] / (theta[d.worker] + (1 - theta[d.worker]) * strategy[d.worker, d.label])
-        p_knew = p_truth_is_answer * knew
-        knew_sum = np.bincount(d.worker, weights=p_knew, minlength=n_workers)
-        guess_sum = np.bincount(d.worker, weights=1 - p_knew, minlength=n_workers)
-        theta = (knew_sum + smoothing) / (knew_sum + guess_sum + 2 * smoothing)
-        habit = np.full((n_workers, k), smoothing)
-        np.add.at(habit, d.worker, onehot * (1 - p_knew)[:, None])
-        return theta, habit / habit.sum(axis=1, keepdims=True)
+    def counts(
+        p: np.ndarray, know: np.ndarray, guess: np.ndarray, habit: np.ndarray
+    ) -> tuple[np.ndarray, ...]:
+        """Expected counts of knowing and guessing per annotator, and of each guessed class."""
+        g = guess[d.worker] * habit[d.worker, d.label]
+        kn = know[d.worker]
+        p_knew = p[d.task, d.label] * kn / (g + kn)
+        p_guessed = (p[d.task] * (g[:, None] / (g[:, None] + kn[:, None] * hit))).sum(axis=1)
+        knew = np.bincount(d.worker, weights=p_knew, minlength=n_workers)
+        guessed = np.bincount(d.worker, weights=p_guessed, minlength=n_workers)
+        habits = np.zeros((n_workers, k))
+        np.add.at(habits, (d.worker, d.label), p_guessed)
+        return knew, guessed, habits
 
-    def e_step(theta: np.ndarray, strategy: np.ndarray) -> tuple[np.ndarray, float]:
-        # P(answer | truth) = theta * [answer == truth] + (1 - theta) * strategy[answer]
-        like = theta[d.worker, None] * onehot + ((1 - theta[d.worker]) * strategy[d.worker, d.label])[:, None]
+    def m_step(knew: np.ndarray, guessed: np.ndarray, habits: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Variational M-step: exp(digamma) of counts plus prior pseudo-counts, over their total's."""
+        total = digamma(knew + guessed + alpha + beta)
+        know, guess = np.exp(digamma(knew + beta) - total), np.exp(digamma(guessed + alpha) - total)
+        habit = np.exp(
+            digamma(habits + strategy_prior) - digamma((habits + strategy_prior).sum(axis=1))[:, None]
+        )
+        return know, guess, habit
+
+    def e_step(know: np.ndarray, guess: np.ndarray, habit: np.ndarray) -> tuple[np.ndarray, float]:
+        # P(answer | truth) = know * [answer == truth] + guess * habit[answer]; uniform truth prior.
+        like = know[d.worker, None] * hit + (guess[d.worker] * habit[d.worker, d.label])[:, None]
         logs = np.zeros((n_units, k))
         np.add.at(logs, d.task, np.log2(like))
-        logs -= np.log2(k)  # a uniform prior over the true class
+        logs -= np.log2(k)
         top = logs.max(axis=1, keepdims=True)
-        log_evidence = float((top[:, 0] + np.log2(np.exp2(logs - top).sum(axis=1))).sum())
+        evidence = float((top[:, 0] + np.log2(np.exp2(logs - top).sum(axis=1))).sum())
         p = _normalise(logs)
         p[fixed] = saved
-        return p, log_evidence
+        return p, evidence
 
-    theta, strategy = m_step(probas, np.full(n_workers, 0.5), np.full((n_workers, k), 1 / k))
+    # Start from the majority vote: expected counts as if each annotator knew half the time.
+    know, guess, habit = np.full(n_workers, 0.5), np.full(n_workers, 0.5), np.full((n_workers, k), 1 / k)
+    know, guess, habit = m_step(*counts(probas, know, guess, habit))
     evidence, iterations = -np.inf, 0
     for iterations in range(1, n_iter + 1):  # noqa: B007
-        probas, new_evidence = e_step(theta, strategy)
-        theta, strategy = m_step(probas, theta, strategy)
-        if new_evidence - evidence < tol * len(d.task):
+        probas, new_evidence = e_step(know, guess, habit)
+        know, guess, habit = m_step(*counts(probas, know, guess, habit))
+        if abs(new_evidence - evidence) < tol * len(d.task):
             break
         evidence = new_evidence
-    return Fit(MACE, d.units, d.annotators, probas, theta, probas.mean(axis=0), iterations, d.votes())
+    competence = know / (know + guess)
+    return Fit(MACE, d.units, d.annotators, probas, competence, probas.mean(axis=0), iterations, d.votes())
 
 
 def fit(model: str, triples: Iterable[tuple[object, object, int]], n_classes: int = 2, **kw: object) -> Fit:
