@@ -67,7 +67,10 @@ def upgrade() -> None:
         sa.Column("label", sa.String(length=16), nullable=False),
         sa.CheckConstraint(_check("label", LABEL), name=op.f("ck_gold_items_label")),
         sa.ForeignKeyConstraint(
-            ["gold_id"], ["gold_queries.id"], name=op.f("fk_gold_items_gold_id_gold_queries"), ondelete="CASCADE"
+            ["gold_id"],
+            ["gold_queries.id"],
+            name=op.f("fk_gold_items_gold_id_gold_queries"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["item_id"], ["items.id"], name=op.f("fk_gold_items_item_id_items"), ondelete="CASCADE"

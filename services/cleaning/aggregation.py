@@ -6,7 +6,8 @@ over the classes and each annotator a competence:
 
 - **Dawid–Skene** (Dawid & Skene 1979) gives each annotator a confusion matrix, the probability
   of each answer given each true class, and the classes a prior. Competence: the annotator's
-  expected accuracy, ``sum_k prior_k * confusion[k, k]``. It follows crowd-kit's ``DawidSkene``
+  balanced accuracy, the mean over classes of ``confusion[k, k]`` (0.5 is chance for two classes,
+  whatever the classes' balance: someone who always says yes scores 0.5, not the share of yeses). It follows crowd-kit's ``DawidSkene``
   step for step (majority-vote start, log2 posteriors, ``eps`` floor, stop when the evidence
   lower bound per observation gains less than ``tol``), and is checked against it in
   ``tests/test_aggregation.py``.
@@ -72,7 +73,12 @@ class Fit:
 class _Data:
     """Observations as index arrays: unit, annotator, class."""
 
-    def __init__(self, triples: Iterable[tuple[object, object, int]], n_classes: int) -> None:
+    def __init__(
+        self,
+        triples: Iterable[tuple[object, object, int]],
+        n_classes: int,
+        weights: Mapping[object, float] | None = None,
+    ) -> None:
         rows = sorted(set(triples), key=lambda t: (repr(t[0]), repr(t[1]), t[2]))
         self.units = tuple(dict.fromkeys(sorted({t[0] for t in rows}, key=repr)))
         self.annotators = tuple(sorted({t[1] for t in rows}, key=repr))
@@ -85,9 +91,16 @@ class _Data:
         if rows and (self.label.min() < 0 or self.label.max() >= n_classes):
             raise ValueError(f"classes must be 0 .. {n_classes - 1}")
         self.unit_ix = unit_ix
+        # A unit standing for several identical ones (same voters, same answers) counts that often.
+        self.unit_weight = np.array([float((weights or {}).get(u, 1.0)) for u in self.units])
+        self.obs_weight = self.unit_weight[self.task]
 
     def votes(self) -> tuple[int, ...]:
-        return tuple(int(n) for n in np.bincount(self.worker, minlength=len(self.annotators)))
+        counts = np.bincount(self.worker, weights=self.obs_weight, minlength=len(self.annotators))
+        return tuple(round(float(n)) for n in counts)
+
+    def prior(self, probas: np.ndarray) -> np.ndarray:
+        return (probas * self.unit_weight[:, None]).sum(axis=0) / self.unit_weight.sum()
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -121,11 +134,13 @@ def dawid_skene(
     n_classes: int = 2,
     *,
     known: Mapping[object, int] | None = None,
+    weights: Mapping[object, float] | None = None,
     n_iter: int = 100,
     tol: float = 1e-5,
 ) -> Fit:
-    """Fit Dawid–Skene to (unit, annotator, class) observations (see the module doc)."""
-    d = _Data(triples, n_classes)
+    """Fit Dawid–Skene to (unit, annotator, class) observations (see the module doc); ``weights``
+    lets one unit stand for several identical ones."""
+    d = _Data(triples, n_classes, weights)
     n_units, n_workers, k = d.shape
     if n_units == 0:
         return Fit(DAWID_SKENE, (), (), np.zeros((0, k)), np.zeros(0), np.full(k, 1 / k), 0)
@@ -135,7 +150,7 @@ def dawid_skene(
     def m_step(p: np.ndarray) -> np.ndarray:
         # errors[w, true, observed]: sum over the worker's observations of P(true) at that unit.
         errors = np.zeros((n_workers, k, k))
-        np.add.at(errors, (d.worker, slice(None), d.label), p[d.task])
+        np.add.at(errors, (d.worker, slice(None), d.label), p[d.task] * d.obs_weight[:, None])
         seen = np.zeros((n_workers, k), dtype=bool)
         seen[d.worker, d.label] = True
         errors = np.where(seen[:, None, :], np.clip(errors, EPS, None), 0.0)
@@ -155,21 +170,21 @@ def dawid_skene(
         with np.errstate(divide="ignore", invalid="ignore"):
             per_obs = (np.log(errors[d.worker, :, d.label]) + np.log(np.clip(priors, EPS, None))) * p[d.task]
         clipped = np.clip(p, EPS, None)
-        return float(np.nansum(per_obs) - (clipped * np.log(clipped)).sum())
+        entropy = (clipped * np.log(clipped)).sum(axis=1) * d.unit_weight
+        return float(np.nansum(per_obs * d.obs_weight[:, None]) - entropy.sum())
 
-    priors = probas.mean(axis=0)
+    priors = d.prior(probas)
     errors = m_step(probas)
     loss, iterations = -np.inf, 0
     for iterations in range(1, n_iter + 1):  # noqa: B007
         probas = e_step(priors, errors)
-        priors = probas.mean(axis=0)
+        priors = d.prior(probas)
         errors = m_step(probas)
-        new_loss = lower_bound(probas, priors, errors) / len(d.task)
+        new_loss = lower_bound(probas, priors, errors) / d.obs_weight.sum()
         if new_loss - loss < tol:
             break
         loss = new_loss
-    diagonal = np.einsum("wkk->wk", errors)
-    competence = (diagonal * priors[None, :]).sum(axis=1)
+    competence = np.einsum("wkk->wk", errors).mean(axis=1)
     return Fit(DAWID_SKENE, d.units, d.annotators, probas, competence, priors, iterations, d.votes())
 
 
@@ -178,11 +193,13 @@ def mace(
     n_classes: int = 2,
     *,
     known: Mapping[object, int] | None = None,
+    weights: Mapping[object, float] | None = None,
     n_iter: int = 50,
     tol: float = 1e-7,
     alpha: float = 0.5,
     beta: float = 0.5,
     strategy_prior: float = 10.0,
+    learn_prior: bool = False,
 ) -> Fit:
     """Fit MACE to (unit, annotator, class) observations by variational Bayes (see the module doc).
 
@@ -190,7 +207,7 @@ def mace(
     ``strategy_prior`` the Dirichlet pseudo-count of each class in a habit (crowd-kit's defaults).
     Competence is the annotator's normalised weight of knowing, ``know / (know + guess)``.
     """
-    d = _Data(triples, n_classes)
+    d = _Data(triples, n_classes, weights)
     n_units, n_workers, k = d.shape
     if n_units == 0:
         return Fit(MACE, (), (), np.zeros((0, k)), np.zeros(0), np.full(k, 1 / k), 0)
@@ -204,8 +221,8 @@ def mace(
         """Expected counts of knowing and guessing per annotator, and of each guessed class."""
         g = guess[d.worker] * habit[d.worker, d.label]
         kn = know[d.worker]
-        p_knew = p[d.task, d.label] * kn / (g + kn)
-        p_guessed = (p[d.task] * (g[:, None] / (g[:, None] + kn[:, None] * hit))).sum(axis=1)
+        p_knew = p[d.task, d.label] * kn / (g + kn) * d.obs_weight
+        p_guessed = (p[d.task] * (g[:, None] / (g[:, None] + kn[:, None] * hit))).sum(axis=1) * d.obs_weight
         knew = np.bincount(d.worker, weights=p_knew, minlength=n_workers)
         guessed = np.bincount(d.worker, weights=p_guessed, minlength=n_workers)
         habits = np.zeros((n_workers, k))
@@ -222,13 +239,14 @@ def mace(
         return know, guess, habit
 
     def e_step(know: np.ndarray, guess: np.ndarray, habit: np.ndarray) -> tuple[np.ndarray, float]:
-        # P(answer | truth) = know * [answer == truth] + guess * habit[answer]; uniform truth prior.
+        # P(answer | truth) = know * [answer == truth] + guess * habit[answer]; the truth's prior is
+        # uniform (MACE's), or learned from the last posteriors (``learn_prior``).
         like = know[d.worker, None] * hit + (guess[d.worker] * habit[d.worker, d.label])[:, None]
         logs = np.zeros((n_units, k))
         np.add.at(logs, d.task, np.log2(like))
-        logs -= np.log2(k)
+        logs += np.log2(np.clip(d.prior(probas), EPS, None)) if learn_prior else -np.log2(k)
         top = logs.max(axis=1, keepdims=True)
-        evidence = float((top[:, 0] + np.log2(np.exp2(logs - top).sum(axis=1))).sum())
+        evidence = float(((top[:, 0] + np.log2(np.exp2(logs - top).sum(axis=1))) * d.unit_weight).sum())
         p = _normalise(logs)
         p[fixed] = saved
         return p, evidence
@@ -240,11 +258,11 @@ def mace(
     for iterations in range(1, n_iter + 1):  # noqa: B007
         probas, new_evidence = e_step(know, guess, habit)
         know, guess, habit = m_step(*counts(probas, know, guess, habit))
-        if abs(new_evidence - evidence) < tol * len(d.task):
+        if abs(new_evidence - evidence) < tol * d.obs_weight.sum():
             break
         evidence = new_evidence
     competence = know / (know + guess)
-    return Fit(MACE, d.units, d.annotators, probas, competence, probas.mean(axis=0), iterations, d.votes())
+    return Fit(MACE, d.units, d.annotators, probas, competence, d.prior(probas), iterations, d.votes())
 
 
 def fit(model: str, triples: Iterable[tuple[object, object, int]], n_classes: int = 2, **kw: object) -> Fit:

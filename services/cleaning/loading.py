@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
 
 from db.models import (
+    Candidate,
     Item,
     ItemAdjudication,
     Judgment,
@@ -22,10 +24,12 @@ from db.models import (
     QueryAdjudication,
     QueryRevision,
     QueryVerdict,
+    RankerRun,
     User,
 )
 from db.session import Database
 from services.core.lookups import dataset_or_404
+from services.datasets.settings import DatasetSettings
 from services.gold.answers import GoldAnswer, gold_answers
 
 
@@ -70,6 +74,8 @@ class ConsensusData:
     user_names: dict[int, str]
     newest: datetime | None
     gold: dict[int, GoldAnswer] = field(default_factory=dict)  # query id -> its gold answer
+    # query id -> candidates the workbench shows for it (newest pooled run, top k, labelled positives out)
+    shown: dict[int, int] = field(default_factory=dict)
 
 
 def load_data(db: Database, dataset: str) -> tuple[int, ConsensusData]:
@@ -181,5 +187,28 @@ def load_data(db: Database, dataset: str) -> tuple[int, ConsensusData]:
             user_names=user_names,
             newest=max(newest) if newest else None,
             gold=gold_answers(s, ds.id),
+            shown=_shown(s, ds.id, DatasetSettings.from_stored(ds.settings).k),
         )
         return ds.id, data
+
+
+def _shown(s: Session, dataset_id: int, k: int) -> dict[int, int]:
+    """Per query, how many candidates an annotator is shown (the newest pooled run's top ``k``, less
+    the labelled positives, as the workbench shows them)."""
+    run_id = s.scalar(
+        select(RankerRun.id)
+        .where(RankerRun.dataset_id == dataset_id, RankerRun.kind == "pooled")
+        .order_by(RankerRun.id.desc())
+        .limit(1)
+    )
+    if run_id is None:
+        return {}
+    positive = select(Qrel.id).where(
+        and_(Qrel.query_id == Candidate.query_id, Qrel.item_id == Candidate.item_id, Qrel.score > 0)
+    )
+    rows = s.execute(
+        select(Candidate.query_id, func.count())
+        .where(Candidate.run_id == run_id, Candidate.rank <= k, ~positive.exists())
+        .group_by(Candidate.query_id)
+    )
+    return {qid: n for qid, n in rows}
