@@ -165,21 +165,23 @@ def simulate_crowd(
 
 
 def true_skill(db: Database, dataset: str) -> dict[str, float]:
-    """Each annotator's share of votes (items and query verdicts, as the models see them) that agree
-    with the planted truth."""
+    """Each annotator's balanced accuracy against the planted truth over their item votes (as the
+    models see them): the mean of the share of truly relevant items they called relevant and of
+    truly irrelevant ones they called not relevant (0.5 is chance, e.g. saying yes to everything)."""
     _, data = load_data(db, dataset)
     truth = _truth(_settings(db, dataset), dataset)
     ext = {q.id: q.ext_id for q in data.queries}
-    right: dict[int, list[bool]] = {}
+    right: dict[int, dict[bool, list[bool]]] = {}
     for (qid, item_id), (uid, _), label in item_observations(data):
         if item_id is None:  # shown candidates nobody ticked: a bundle, not one item
             continue
         t = truth.get(ext[qid], {})
         relevant = not t.get("bad") and data.item_ext[item_id] in set(t.get("true_positives", []))
-        right.setdefault(uid, []).append(label == int(relevant))
-    for qid, uid, approved in query_observations(data):
-        right.setdefault(uid, []).append(approved == int(not truth.get(ext[qid], {}).get("bad")))
-    return {data.user_names[u]: sum(v) / len(v) for u, v in sorted(right.items()) if v}
+        right.setdefault(uid, {True: [], False: []})[relevant].append(label == int(relevant))
+    return {
+        data.user_names[u]: sum(sum(v) / len(v) for v in by.values() if v) / sum(1 for v in by.values() if v)
+        for u, by in sorted(right.items())
+    }
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ def accept_all(task) -> QueryWork:
 
 
 def test_gold_is_mixed_in_at_the_rate_never_twice_and_not_topped_up(db, users, shop) -> None:
-    items, queries = shop
+    _, queries = shop
     gold_ids = [queries[f"q{n}"] for n in range(1, 5)]
     for qid in gold_ids:
         set_gold(db, qid, verdict="accept", labels={})
@@ -72,13 +72,13 @@ def test_gold_is_mixed_in_at_the_rate_never_twice_and_not_topped_up(db, users, s
     normal = {q for q in queries.values() if q not in gold_ids}
     assert {q for _, q, _ in rows if q in normal} == normal  # every normal query once (overlap 1)
     assert report.n_gold_new == sum(1 for _, q, _ in rows if q in gold_ids)
-    for uid, seq in per_user.items():
+    for seq in per_user.values():
         seq.sort()
         golds = [q for _, q in seq if q in gold_ids]
         n_normal = len(seq) - len(golds)
         assert len(golds) == min(len(gold_ids), n_normal // 4)  # one in 5: after each 4 normal
         assert len(set(golds)) == len(golds)  # never twice
-        for g, (pos, q) in enumerate((p, q) for p, q in seq if q in gold_ids):
+        for g, pos in enumerate(p for p, q in seq if q in gold_ids):
             assert g * 5 <= [p for p, _ in seq].index(pos) < (g + 1) * 5  # within its run of 5
     # Topping up again adds nothing, and a gold query is never given to reach the overlap.
     assert assign(db, "shop", overlap=1).n_new == 0
@@ -88,7 +88,7 @@ def test_gold_is_mixed_in_at_the_rate_never_twice_and_not_topped_up(db, users, s
 
 
 def test_a_gold_task_is_the_same_task_it_would_be_if_not_gold(db, users, shop, data_dir: Path) -> None:
-    items, queries = shop
+    items, _ = shop
     update_settings(db, "shop", {"gold_rate": 0})
     assign(db, "shop", overlap=2)
     ann = users["ann1"]

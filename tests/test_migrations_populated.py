@@ -86,6 +86,9 @@ def populate(db: Database, folder: Path) -> dict[str, Actor]:
         db, actors["rev"], first.query_id, items={first.positives[0].item_id: "relevant"}, verdict="accept"
     )
     _study_job_and_export(db, actors)
+    from services.gold.answers import set_gold  # gold tables (0006) hold a row too
+
+    set_gold(db, first.query_id, verdict="accept", labels={first.positives[0].item_id: "relevant"})
     return actors
 
 
@@ -283,6 +286,11 @@ def test_upgrading_a_populated_database_keeps_every_row(
     adjudicate(
         db, actors["rev"], task.query_id, items={task.positives[0].item_id: "relevant"}, verdict="accept"
     )
+
+    from services.gold.answers import list_gold, set_gold
+
+    set_gold(db, task.query_id, verdict="reject", reason="ambiguous", labels={}, note="after upgrade")
+    assert [g.verdict for g in list_gold(db, "shop")] == ["reject"]
 
     # Down to the first revision again: every row, old and new, reads back as it did at head.
     at_head = snapshot(target, first_schema, chain[-1])
