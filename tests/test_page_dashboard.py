@@ -15,7 +15,7 @@ from tests.conftest import PASSWORD
 from tests.test_review import disputed  # noqa: F401 - the fixture
 from ui.state import KEY_USER
 
-CHARTS = 7  # datasets, annotators, throughput, time per query, verdicts, positives, agreement over time
+CHARTS = 8  # datasets, annotators, throughput, time per query, verdicts, positives, agreement over time, gold vs competence
 
 
 def open_page(user: Actor) -> AppTest:

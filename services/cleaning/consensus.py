@@ -363,7 +363,7 @@ def compute_consensus(
         PermissionDenied: ``actor`` is neither an admin nor a reviewer.
     """
     policy = policy or Policy()
-    dataset_id, data = load_data(db, dataset)
+    dataset_id, data = load_data(db, dataset, actor=actor)
     crowd = fit_crowd(data, policy.models[0]) if policy.models else None
     if crowd is not None and len(policy.models) == 2:  # one model for items, another for queries
         other = fit_crowd(data, policy.query_rule)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from db.enums import Role
 from db.models import (
     Candidate,
     Item,
@@ -28,6 +29,7 @@ from db.models import (
     User,
 )
 from db.session import Database
+from services.core.auth import SYSTEM, Actor, allow
 from services.core.lookups import dataset_or_404
 from services.datasets.settings import DatasetSettings
 from services.gold.answers import GoldAnswer, gold_answers
@@ -78,7 +80,8 @@ class ConsensusData:
     shown: dict[int, int] = field(default_factory=dict)
 
 
-def load_data(db: Database, dataset: str) -> tuple[int, ConsensusData]:
+@allow(Role.ADMIN, Role.REVIEWER)
+def load_data(db: Database, dataset: str, *, actor: Actor = SYSTEM) -> tuple[int, ConsensusData]:
     with db.read() as s:
         ds = dataset_or_404(s, dataset)
         in_ds = Query.dataset_id == ds.id

@@ -56,7 +56,7 @@ def gold_dashboard(db: Database, dataset: str, *, actor: Actor = SYSTEM) -> Gold
         ds = dataset_or_404(s, dataset)
         settings = DatasetSettings.from_stored(ds.settings)
         scores = score_dataset(s, ds.id, settings.gold_warn_below)
-    _, data = load_data(db, dataset)
+    _, data = load_data(db, dataset, actor=actor)
     competence: dict[str, dict[str, float | None]] = {}
     for model in (DAWID_SKENE, MACE):
         for c in fit_crowd(data, model).competence(data):
