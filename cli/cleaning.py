@@ -21,6 +21,11 @@ def export_cmd(
     policy: str = typer.Option(
         "", "--policy", help="Consensus policy, e.g. min=2,query=unanimous,positive=majority (the default)."
     ),
+    aggregation: str | None = typer.Option(
+        None,
+        "--aggregation",
+        help="dawid_skene or mace: both rules weigh annotators by estimated competence (same as --policy model=...).",
+    ),
     size: int | None = typer.Option(
         None, "--size", help="Draw a stratified sample of this many kept queries."
     ),
@@ -37,6 +42,8 @@ def export_cmd(
     from services.export.export import export_dataset
     from services.export.options import parse_options
 
+    if aggregation:
+        policy = f"model={aggregation},{policy}" if policy else f"model={aggregation}"
     options = parse_options(
         formats=formats, policy=policy, size=size, stratify=stratify, seed=seed, time=manifest_time
     )
@@ -57,6 +64,10 @@ def export_cmd(
         typer.echo(f"  dropped {d.query_id}: {d.detail}")
     if len(report.dropped) > 20:
         typer.echo(f"  ... and {len(report.dropped) - 20} more in changes.csv")
+    for c in report.manifest.get("aggregation", {}).get("competence", []):
+        items = "-" if c["items"] is None else f"{c['items']:.3f}"
+        queries = "-" if c["queries"] is None else f"{c['queries']:.3f}"
+        typer.echo(f"  competence ({c['model']}) {c['annotator']}: items {items}, queries {queries}")
     for warning in report.warnings:
         typer.echo(f"warning: {warning}")
 

@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from cli import cleaning, data, database, ranking, serve, study, users, work
+from cli import cleaning, data, database, gold, ranking, serve, study, users, work
 
 app = typer.Typer(help="Qrels Studio: validate and clean retrieval test splits.", no_args_is_help=True)
 app.command("import")(data.import_cmd)
@@ -19,6 +19,7 @@ app.command("assign")(work.assign)
 app.command("agreement")(work.agreement)
 app.command("export")(cleaning.export_cmd)
 app.command("evaluate")(cleaning.evaluate)
+app.command("simulate")(gold.simulate)
 app.command("serve", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(serve.serve)
 
 users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
@@ -42,6 +43,15 @@ study_app.command("progress")(study.study_progress)
 study_app.command("close")(study.study_close)
 study_app.command("results")(study.study_results)
 app.add_typer(study_app, name="study")
+
+
+gold_app = typer.Typer(help="Gold queries: known answers that score annotators.", no_args_is_help=True)
+gold_app.command("plant")(gold.gold_plant)
+gold_app.command("import")(gold.gold_import)
+gold_app.command("promote")(gold.gold_promote)
+gold_app.command("list")(gold.gold_list)
+gold_app.command("scores")(gold.gold_scores)
+app.add_typer(gold_app, name="gold")
 
 
 def main() -> None:

@@ -64,6 +64,14 @@ class RevisionKind(StrEnum):
     ADJUDICATED = "adjudicated"
 
 
+class GoldOrigin(StrEnum):
+    """Where a gold query's answer came from."""
+
+    PLANTED = "planted"  # the demo generator's planted truth
+    ADJUDICATION = "adjudication"  # a reviewer's adjudication, promoted to gold
+    IMPORTED = "imported"  # a gold file brought in beside the bundle
+
+
 class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"

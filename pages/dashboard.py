@@ -10,7 +10,9 @@ from db.enums import Role
 from services.agreement import report as agreement
 from services.agreement.dashboard import dashboard, dataset_overview
 from services.datasets.catalog import list_datasets
+from services.gold.dashboard import gold_dashboard
 from ui.charts import dashboard as charts
+from ui.charts.gold import accuracy_chart, kinds_chart
 from ui.reports.agreement import TABLE_COLUMNS, agreement_table, paradox_line
 from ui.state import database, require_role
 
@@ -109,3 +111,32 @@ def figures() -> None:
 
 
 figures()
+
+
+# Gold queries and estimated competence (a section of its own: services/gold/dashboard.py, ui/charts/gold.py).
+@st.fragment(run_every=REFRESH_SECONDS)
+def gold_section() -> None:
+    data = gold_dashboard(db, dataset, actor=user)
+    st.subheader("Gold queries and competence")
+    mixing = f"one in {data.rate} assignments" if data.rate else "none mixed in (gold_rate 0)"
+    st.caption(
+        f"{data.n_gold} gold queries ({mixing}; training mode {'on' if data.training else 'off'}). "
+        "Gold accuracy is measured on them; competence is what Dawid–Skene and MACE estimate from all "
+        f"of an annotator's work. The dashed line is the warning threshold ({data.threshold} %)."
+    )
+    for row in data.rows:
+        if row["warning"]:
+            st.warning(
+                f"{row['annotator']}: gold accuracy {row['gold accuracy']:.0%} over {row['gold queries']} "
+                f"gold queries, below {data.threshold} %."
+            )
+    if not data.rows:
+        st.caption("No finished work yet.")
+        return
+    st.altair_chart(accuracy_chart(data), width="stretch")
+    st.dataframe(pd.DataFrame(data.rows), hide_index=True, width="stretch")
+    if data.kind_rows():
+        st.altair_chart(kinds_chart(data), width="stretch")
+
+
+gold_section()

@@ -56,14 +56,18 @@ with st.form("export_form"):
         "Query rule",
         QUERY_RULES,
         key="export_query_rule",
-        help="unanimous: no annotator rejected it; majority: more than half approved it.",
+        help="unanimous: no annotator rejected it; majority: more than half approved it; dawid_skene / "
+        "mace: a model that weighs each annotator by their estimated competence keeps it when it is "
+        "at least as likely good as bad.",
     )
     positive_rule = right.selectbox(
         "Positive rule",
         POSITIVE_RULES,
         key="export_positive_rule",
         help="Among the annotators who approved the query: majority (a tie keeps the original "
-        "label), any, or unanimous.",
+        "label), any, or unanimous; dawid_skene / mace: positive when the model's probability of "
+        "relevance is over one half (recorded per item in manifest.json). Gold queries always take "
+        "their gold answer.",
     )
     formats = st.multiselect("Formats", FORMATS, default=list(FORMATS), key="export_formats")
     left, middle, right = st.columns(3)
@@ -116,6 +120,14 @@ if report is not None and report.dataset == dataset:
     )
     for warning in report.warnings:
         st.warning(warning)
+    competence = report.manifest.get("aggregation", {}).get("competence", [])
+    if competence:
+        st.subheader("Estimated competence")
+        st.caption(
+            "Per annotator, from the model the policy uses: on item labels (balanced accuracy for "
+            "Dawid–Skene, the chance of knowing rather than guessing for MACE) and on query verdicts."
+        )
+        st.dataframe(pd.DataFrame(competence), hide_index=True, width="stretch")
     if report.dropped:
         st.subheader("Dropped queries")
         st.dataframe(

@@ -89,6 +89,9 @@ def populate(db: Database, folder: Path) -> dict[str, Actor]:
     adjudicate(db, actors["rev"], first.query_id, items=disputed, verdict="accept")
     assert reveal_names(db, actors["admin"], first.query_id)  # name_reveals (0005) gets a row
     _study_job_and_export(db, actors)
+    from services.gold.answers import set_gold  # gold tables (0006) hold a row too
+
+    set_gold(db, first.query_id, verdict="accept", labels={first.positives[0].item_id: "relevant"})
     return actors
 
 
@@ -294,6 +297,11 @@ def test_upgrading_a_populated_database_keeps_every_row(
     assert reveal_names(db, actors["admin"], task.query_id)
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(text("name_reveals"))) == 1
+
+    from services.gold.answers import list_gold, set_gold
+
+    set_gold(db, task.query_id, verdict="reject", reason="ambiguous", labels={}, note="after upgrade")
+    assert [g.verdict for g in list_gold(db, "shop")] == ["reject"]
 
     # Down to the first revision again: every row, old and new, reads back as it did at head.
     at_head = snapshot(target, first_schema, chain[-1])

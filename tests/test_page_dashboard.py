@@ -20,7 +20,7 @@ from ui.charts.dashboard import STATUS_COLOURS
 from ui.reports.agreement import NEEDS_TWO, agreement_table, paradox_line
 from ui.session import KEY_USER
 
-CHARTS = 7  # datasets, annotators, throughput, time per query, verdicts, positives, agreement over time
+CHARTS = 8  # datasets, annotators, throughput, time per query, verdicts, positives, agreement over time, gold vs competence
 
 
 def open_page(user: Actor) -> AppTest:

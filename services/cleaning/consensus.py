@@ -14,6 +14,14 @@ votes combine:
 - Positive rule, over the annotators who approved the query (all of them when none did):
   ``majority`` (more than half say relevant; a tie keeps the original label), ``any`` (one is
   enough) or ``unanimous``. ``unsure`` and an unmarked item are not votes for relevant.
+- Model rules (``dawid_skene``, ``mace``; :mod:`services.cleaning.crowd`) weigh each annotator by
+  an estimated competence: a query is kept when the model's probability that it is good is at
+  least one half; an item is positive when its probability of relevance is over one half (exactly
+  one half keeps the original label; an item nobody voted on keeps it too). Each decision records
+  its probability.
+- A gold query's decision is its gold answer (:mod:`services.gold.answers`), whatever the
+  annotators said and whatever the policy: a gold ``reject`` drops it; otherwise the items the
+  answer names take its labels and the others their original ones.
 - A kept query left with no positive is dropped and listed.
 
 The results are the dataclasses of :mod:`services.cleaning.decisions`;
@@ -24,30 +32,18 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import combinations
 from typing import Any
 
-from sqlalchemy import select
-
 from db.enums import Label, Provenance, Role, Verdict
-from db.models import (
-    Item,
-    ItemAdjudication,
-    Judgment,
-    Qrel,
-    Query,
-    QueryAdjudication,
-    QueryRevision,
-    QueryVerdict,
-    User,
-)
 from db.session import Database
 from services.agreement.votes import APPROVALS, Mark, QueryVotes, from_rows
+from services.cleaning.crowd import CrowdFit, fit_crowd, voters_of
 from services.cleaning.decisions import (
     BASIS_ADJUDICATION,
     BASIS_CONSENSUS,
+    BASIS_GOLD,
     BASIS_ORIGINAL,
     DROP_NO_POSITIVE,
     DROP_REJECTED,
@@ -59,163 +55,11 @@ from services.cleaning.decisions import (
     QueryOutcome,
     ballots_of,
 )
-from services.cleaning.policy import ANY, MAJORITY, UNANIMOUS, Policy
+from services.cleaning.loading import ConsensusData, RevisionRow, VerdictRow, load_data
+from services.cleaning.policy import ANY, MAJORITY, MODEL_RULES, UNANIMOUS, Policy
 from services.core.auth import SYSTEM, Actor, allow
-from services.core.lookups import dataset_or_404
 
-
-@dataclass
-class _Verdict:
-    user_id: int
-    verdict: str
-    reason: str | None
-    revision_id: int | None
-
-
-@dataclass
-class _QueryAdjudication:
-    verdict: str
-    reason: str | None
-    revision_id: int | None
-
-
-@dataclass
-class _ItemAdjudication:
-    label: str
-    reviewer_id: int | None
-
-
-@dataclass
-class _Revision:
-    id: int
-    text: str
-    created_at: datetime | None
-
-
-@dataclass
-class _Data:
-    queries: list[Any]
-    item_ext: dict[int, str]
-    qrels: dict[int, dict[int, int]]
-    verdicts: dict[int, dict[int, _Verdict]]
-    judgments: dict[int, dict[int, dict[int, tuple[str, str, dict[str, Any]]]]]  # q -> item -> user -> j
-    query_adjudications: dict[int, _QueryAdjudication]
-    item_adjudications: dict[int, dict[int, _ItemAdjudication]]
-    revisions: dict[int, _Revision]
-    user_names: dict[int, str]
-    newest: datetime | None
-
-
-def _load(db: Database, dataset: str) -> tuple[int, _Data]:
-    with db.read() as s:
-        ds = dataset_or_404(s, dataset)
-        in_ds = Query.dataset_id == ds.id
-        queries = s.execute(
-            select(
-                Query.id,
-                Query.ext_id,
-                Query.text,
-                Query.category,
-                Query.language,
-                Query.source,
-                Query.group_key,
-            ).where(in_ds)
-        ).all()
-        item_ext = dict(s.execute(select(Item.id, Item.ext_id).where(Item.dataset_id == ds.id)).all())
-        qrels: dict[int, dict[int, int]] = defaultdict(dict)
-        for qid, item_id, score in s.execute(
-            select(Qrel.query_id, Qrel.item_id, Qrel.score)
-            .join(Query, Query.id == Qrel.query_id)
-            .where(in_ds)
-        ):
-            qrels[qid][item_id] = score
-
-        newest: list[datetime] = []
-        verdicts: dict[int, dict[int, _Verdict]] = defaultdict(dict)
-        for v in s.execute(
-            select(
-                QueryVerdict.user_id,
-                QueryVerdict.query_id,
-                QueryVerdict.verdict,
-                QueryVerdict.reason,
-                QueryVerdict.revision_id,
-                QueryVerdict.updated_at,
-            )
-            .join(Query, Query.id == QueryVerdict.query_id)
-            .where(in_ds)
-        ):
-            verdicts[v.query_id][v.user_id] = _Verdict(v.user_id, v.verdict, v.reason, v.revision_id)
-            if v.updated_at is not None:
-                newest.append(v.updated_at)
-
-        judgments: dict[int, dict[int, dict[int, tuple[str, str, dict[str, Any]]]]] = defaultdict(
-            lambda: defaultdict(dict)
-        )
-        for j in s.execute(
-            select(
-                Judgment.user_id,
-                Judgment.query_id,
-                Judgment.item_id,
-                Judgment.label,
-                Judgment.provenance,
-                Judgment.provenance_detail,
-                Judgment.updated_at,
-            )
-            .join(Query, Query.id == Judgment.query_id)
-            .where(in_ds)
-        ):
-            judgments[j.query_id][j.item_id][j.user_id] = (
-                j.label,
-                j.provenance,
-                dict(j.provenance_detail or {}),
-            )
-            if j.updated_at is not None:
-                newest.append(j.updated_at)
-
-        query_adj: dict[int, _QueryAdjudication] = {}
-        item_adj: dict[int, dict[int, _ItemAdjudication]] = defaultdict(dict)
-        # Oldest first, so the newest per query (and item) is the one left.
-        for a in s.execute(
-            select(QueryAdjudication)
-            .join(Query, Query.id == QueryAdjudication.query_id)
-            .where(in_ds)
-            .order_by(QueryAdjudication.created_at, QueryAdjudication.id)
-        ).scalars():
-            query_adj[a.query_id] = _QueryAdjudication(a.verdict, a.reason, a.revision_id)
-            newest.append(a.created_at)
-        for a in s.execute(
-            select(ItemAdjudication)
-            .join(Query, Query.id == ItemAdjudication.query_id)
-            .where(in_ds)
-            .order_by(ItemAdjudication.created_at, ItemAdjudication.id)
-        ).scalars():
-            item_adj[a.query_id][a.item_id] = _ItemAdjudication(a.label, a.reviewer_id)
-            newest.append(a.created_at)
-
-        revision_ids = {v.revision_id for per in verdicts.values() for v in per.values() if v.revision_id}
-        revision_ids |= {a.revision_id for a in query_adj.values() if a.revision_id}
-        revisions = {
-            r.id: _Revision(r.id, r.text, r.created_at)
-            for r in s.execute(
-                select(QueryRevision.id, QueryRevision.text, QueryRevision.created_at).where(
-                    QueryRevision.id.in_(revision_ids)
-                )
-            )
-        }
-        user_names = dict(s.execute(select(User.id, User.name)).all())
-        data = _Data(
-            queries=list(queries),
-            item_ext=item_ext,
-            qrels=qrels,
-            verdicts=verdicts,
-            judgments=judgments,
-            query_adjudications=query_adj,
-            item_adjudications=item_adj,
-            revisions=revisions,
-            user_names=user_names,
-            newest=max(newest) if newest else None,
-        )
-        return ds.id, data
+_APPROVALS = (Verdict.ACCEPT, Verdict.REWRITE)
 
 
 def _passes(rule: str, relevant: int, voters: int, originally_positive: bool) -> bool:
@@ -227,9 +71,9 @@ def _passes(rule: str, relevant: int, voters: int, originally_positive: bool) ->
     return 2 * relevant > voters or (2 * relevant == voters and originally_positive)
 
 
-def _chosen_rewrite(verdicts: Iterable[_Verdict], revisions: dict[int, _Revision]) -> _Revision | None:
+def _chosen_rewrite(verdicts: Iterable[VerdictRow], revisions: dict[int, RevisionRow]) -> RevisionRow | None:
     """The rewrite most annotators wrote (same text after trimming); ties go to the earliest."""
-    by_text: dict[str, list[_Revision]] = defaultdict(list)
+    by_text: dict[str, list[RevisionRow]] = defaultdict(list)
     for v in verdicts:
         revision = revisions.get(v.revision_id) if v.revision_id is not None else None
         if v.verdict == Verdict.REWRITE and revision is not None and revision.text.strip():
@@ -238,7 +82,7 @@ def _chosen_rewrite(verdicts: Iterable[_Verdict], revisions: dict[int, _Revision
         return None
     floor = datetime.min.replace(tzinfo=UTC)
 
-    def order(entry: tuple[str, list[_Revision]]) -> tuple[int, datetime, int]:
+    def order(entry: tuple[str, list[RevisionRow]]) -> tuple[int, datetime, int]:
         first = min(entry[1], key=lambda r: (r.created_at or floor, r.id))
         return (-len(entry[1]), first.created_at or floor, first.id)
 
@@ -246,11 +90,87 @@ def _chosen_rewrite(verdicts: Iterable[_Verdict], revisions: dict[int, _Revision
     return min(revs, key=lambda r: (r.created_at or floor, r.id))
 
 
-def _query_outcome(q: Any, data: _Data, policy: Policy, cast: QueryVotes | None) -> QueryOutcome:
+def _by_model(p: float | None, originally: bool) -> tuple[bool, str]:
+    """A model's decision on an item: over one half is positive; no vote or a tie keeps the original."""
+    if p is None:
+        return originally, BASIS_ORIGINAL
+    if p == 0.5:
+        return originally, BASIS_CONSENSUS
+    return p > 0.5, BASIS_CONSENSUS
+
+
+def _gold_outcome(q: Any, data: ConsensusData, base: dict[str, Any]) -> QueryOutcome:
+    """A gold query decided by its gold answer (annotators' votes are reported, never counted)."""
+    answer = data.gold[q.id]
+    original = data.qrels.get(q.id, {})
+    common = {**base, "text": q.text, "text_basis": BASIS_GOLD, "gold": True}
+    if answer.verdict == Verdict.REJECT:
+        why = f" ({answer.reason})" if answer.reason else ""
+        return QueryOutcome(
+            kept=False,
+            reason=DROP_REJECTED,
+            detail=f"its gold answer rejects it{why}",
+            positives=(),
+            removed=(),
+            judged_non_relevant=(),
+            **common,
+        )
+    voters = voters_of(data, q.id)
+    judged = data.judgments.get(q.id, {})
+    decisions = []
+    for item_id in sorted({i for i, score in original.items() if score > 0} | set(answer.labels)):
+        originally = original.get(item_id, 0) > 0
+        positive = (
+            answer.labels.get(item_id, Label.RELEVANT if originally else Label.NOT_RELEVANT) == Label.RELEVANT
+        )
+        relevant = sum(1 for u in voters if (judged.get(item_id, {}).get(u) or ("",))[0] == Label.RELEVANT)
+        decisions.append(
+            ItemDecision(
+                item_id=item_id,
+                ext_id=data.item_ext[item_id],
+                positive=positive,
+                originally_positive=originally,
+                basis=BASIS_GOLD,
+                votes_relevant=relevant,
+                voters=len(voters),
+                additions=(Addition("gold", BASIS_GOLD, {}),) if positive and not originally else (),
+                p_relevant=1.0 if positive else 0.0,
+            )
+        )
+    decisions.sort(key=lambda d: d.ext_id)
+    positives = tuple(d for d in decisions if d.positive)
+    if not positives:
+        return QueryOutcome(
+            kept=False,
+            reason=DROP_NO_POSITIVE,
+            detail="its gold answer leaves no positive",
+            positives=(),
+            removed=(),
+            judged_non_relevant=(),
+            decisions=tuple(decisions),
+            **common,
+        )
+    positive_ids = {d.item_id for d in positives}
+    zero = sorted(data.item_ext[i] for i, score in original.items() if score <= 0 and i not in positive_ids)
+    return QueryOutcome(
+        kept=True,
+        reason=None,
+        detail="kept by its gold answer",
+        positives=positives,
+        removed=tuple(d for d in decisions if d.removed),
+        judged_non_relevant=tuple(zero),
+        decisions=tuple(decisions),
+        **common,
+    )
+
+
+def _query_outcome(
+    q: Any, data: ConsensusData, policy: Policy, crowd: CrowdFit | None, cast: QueryVotes | None
+) -> QueryOutcome:
     verdicts = data.verdicts.get(q.id, {})
     n = len(verdicts)
     counts = Counter(v.verdict for v in verdicts.values())
-    approvals = sum(counts[v] for v in APPROVALS)
+    approvals = sum(counts[v] for v in _APPROVALS)
     rejections = counts[Verdict.REJECT]
     adjudication = data.query_adjudications.get(q.id)
     base = {
@@ -264,6 +184,10 @@ def _query_outcome(q: Any, data: _Data, policy: Policy, cast: QueryVotes | None)
         "n_annotators": n,
         "verdicts": dict(sorted(counts.items())),
     }
+    if q.id in data.gold:
+        return _gold_outcome(q, data, base)
+    p_approved = crowd.p_approved(q.id) if crowd is not None and policy.query_rule in MODEL_RULES else None
+    base["p_approved"] = round(p_approved, 6) if p_approved is not None else None
 
     def dropped(reason: str, detail: str) -> QueryOutcome:
         return QueryOutcome(
@@ -295,6 +219,12 @@ def _query_outcome(q: Any, data: _Data, policy: Policy, cast: QueryVotes | None)
         return dropped(
             DROP_REJECTED, f"{rejections} of {n} annotators rejected it{reasons}; no majority approved it"
         )
+    elif p_approved is not None and p_approved < 0.5:
+        return dropped(
+            DROP_REJECTED,
+            f"{rejections} of {n} annotators rejected it{reasons}; the {policy.query_rule} model puts "
+            f"the chance that it is a good query at {p_approved:.2f}",
+        )
 
     # The text.
     text, text_basis = q.text, BASIS_ORIGINAL
@@ -313,7 +243,7 @@ def _query_outcome(q: Any, data: _Data, policy: Policy, cast: QueryVotes | None)
             text_basis = BASIS_ADJUDICATION if adjudication is not None else BASIS_CONSENSUS
 
     # The positives.
-    approving = {u for u, v in verdicts.items() if v.verdict in APPROVALS}
+    approving = {u for u, v in verdicts.items() if v.verdict in _APPROVALS}
     voters = approving or set(verdicts)
     original = data.qrels.get(q.id, {})
     judged = data.judgments.get(q.id, {})
@@ -332,17 +262,25 @@ def _query_outcome(q: Any, data: _Data, policy: Policy, cast: QueryVotes | None)
             if j is not None and j[0] == Label.RELEVANT and j[1] != Provenance.ORIGINAL
         ]
         adj = item_adj.get(item_id)
+        p = (
+            crowd.p_relevant(q.id, item_id)
+            if crowd is not None and policy.positive_rule in MODEL_RULES
+            else None
+        )
+        counted = tuple(sorted(data.user_names.get(u, str(u)) for u in voters))
         if adj is not None:
             positive, basis = adj.label == Label.RELEVANT, BASIS_ADJUDICATION
             name = data.user_names.get(adj.reviewer_id, "reviewer") if adj.reviewer_id else "reviewer"
-            decided_by = (name,)
+            decided_by: tuple[str, ...] = (name,)
             if positive and not originally and not additions:
                 additions = [Addition(name, BASIS_ADJUDICATION, {})]
         elif not voters:
             positive, basis, decided_by = originally, BASIS_ORIGINAL, ()
+        elif policy.positive_rule in MODEL_RULES:
+            (positive, basis), decided_by = _by_model(p, originally), counted
         else:
             positive = _passes(policy.positive_rule, relevant, len(voters), originally)
-            basis, decided_by = BASIS_CONSENSUS, tuple(sorted(data.user_names.get(u, str(u)) for u in voters))
+            basis, decided_by = BASIS_CONSENSUS, counted
         additions.sort(key=lambda a: (a.by, a.provenance))
         decisions.append(
             ItemDecision(
@@ -354,6 +292,7 @@ def _query_outcome(q: Any, data: _Data, policy: Policy, cast: QueryVotes | None)
                 votes_relevant=relevant,
                 voters=len(voters),
                 additions=tuple(additions) if positive and not originally else (),
+                p_relevant=round(p, 6) if p is not None else None,
                 ballots=ballots_of(cast, item_id, data.user_names, voters),
                 decided_by=decided_by,
             )
@@ -376,11 +315,12 @@ def _query_outcome(q: Any, data: _Data, policy: Policy, cast: QueryVotes | None)
         positives=positives,
         removed=tuple(d for d in decisions if d.removed),
         judged_non_relevant=tuple(zero),
+        decisions=tuple(decisions),
         **base,
     )
 
 
-def _votes(data: _Data) -> dict[int, QueryVotes]:
+def _votes(data: ConsensusData) -> dict[int, QueryVotes]:
     """Who voted what on each query, by :mod:`services.agreement.votes` (as review sees it)."""
     return from_rows(
         {q: {u: v.verdict for u, v in per.items()} for q, per in data.verdicts.items()},
@@ -395,7 +335,7 @@ def _votes(data: _Data) -> dict[int, QueryVotes]:
     )
 
 
-def _agreement(data: _Data, votes: dict[int, QueryVotes]) -> AgreementSummary:
+def _agreement(data: ConsensusData, votes: dict[int, QueryVotes]) -> AgreementSummary:
     """Pairwise observed agreement before consensus, over the votes :mod:`services.agreement.votes`
     counts (the same votes review and the agreement report see): approve vs reject per pair of
     annotators of a query, and relevant vs not per pair of votes on an item."""
@@ -434,9 +374,17 @@ def compute_consensus(
         PermissionDenied: ``actor`` is neither an admin nor a reviewer.
     """
     policy = policy or Policy()
-    dataset_id, data = _load(db, dataset)
+    dataset_id, data = load_data(db, dataset, actor=actor)
+    crowd = fit_crowd(data, policy.models[0]) if policy.models else None
+    if crowd is not None and len(policy.models) == 2:  # one model for items, another for queries
+        other = fit_crowd(data, policy.query_rule)
+        crowd = CrowdFit(policy.positive_rule, crowd.items, other.queries)
     votes = _votes(data)
     outcomes = sorted(
-        (_query_outcome(q, data, policy, votes.get(q.id)) for q in data.queries), key=lambda o: o.ext_id
+        (_query_outcome(q, data, policy, crowd, votes.get(q.id)) for q in data.queries),
+        key=lambda o: o.ext_id,
     )
-    return ConsensusResult(dataset, dataset_id, policy, outcomes, _agreement(data, votes), data.newest)
+    competence = crowd.competence(data) if crowd is not None else ()
+    return ConsensusResult(
+        dataset, dataset_id, policy, outcomes, _agreement(data, votes), data.newest, competence
+    )

@@ -1,8 +1,8 @@
 """What consensus decides: each item's final label, each query's outcome, the dataset's result.
 
 A **decision** is the final label of an item or the verdict on a query in the cleaned split; its
-**basis** says where it came from: a reviewer's adjudication, the annotators' consensus, or the
-original labels (nobody voted). A query is kept or dropped, and a dropped one says why (``DROP_*``).
+**basis** says where it came from: a gold answer, a reviewer's adjudication, the annotators'
+consensus, or the original labels (nobody voted). A query is kept or dropped, and a dropped one says why (``DROP_*``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ DROP_NOT_SAMPLED = "not_sampled"
 BASIS_ADJUDICATION = "adjudication"
 BASIS_CONSENSUS = "consensus"
 BASIS_ORIGINAL = "original"
+BASIS_GOLD = "gold"  # a gold query: its decision is its gold answer, never the annotators' votes
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class ItemDecision:
     votes_relevant: int
     voters: int
     additions: tuple[Addition, ...] = ()
+    p_relevant: float | None = None  # the model's posterior probability of relevance (model policies)
     ballots: tuple[Ballot, ...] = ()  # every finished annotator who voted on it, by name
     decided_by: tuple[str, ...] = ()  # whose word decided: the reviewer, or the counted annotators
 
@@ -128,6 +130,9 @@ class QueryOutcome:
     positives: tuple[ItemDecision, ...]  # sorted by item ext id
     removed: tuple[ItemDecision, ...]  # original positives that are no longer positive
     judged_non_relevant: tuple[str, ...]  # item ext ids imported with score 0, not positive now
+    decisions: tuple[ItemDecision, ...] = ()  # every item decided (positive or not), by item ext id
+    p_approved: float | None = None  # the model's probability that the query is good (model query rule)
+    gold: bool = False  # decided by its gold answer
 
     @property
     def rewritten(self) -> bool:
@@ -155,6 +160,18 @@ class AgreementSummary:
 
 
 @dataclass(frozen=True)
+class Competence:
+    """An annotator's estimated competence under an aggregation model (see services.cleaning.aggregation)."""
+
+    annotator: str
+    model: str  # dawid_skene | mace
+    items: float | None  # from their item labels (None: they labelled nothing)
+    queries: float | None  # from their query verdicts
+    item_votes: int
+    query_votes: int
+
+
+@dataclass(frozen=True)
 class ConsensusResult:
     dataset: str
     dataset_id: int
@@ -162,6 +179,7 @@ class ConsensusResult:
     queries: list[QueryOutcome]  # sorted by query ext id
     agreement: AgreementSummary
     newest_decision_at: datetime | None  # newest verdict, judgment or adjudication (UTC)
+    competence: tuple[Competence, ...] = ()  # per annotator, when the policy uses a model
 
     @property
     def kept(self) -> list[QueryOutcome]:

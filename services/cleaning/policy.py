@@ -1,7 +1,9 @@
 """The consensus policy: how many annotators a query needs and how their votes combine.
 
-``min=2,query=unanimous,positive=majority`` (any subset) is how a command line writes one; see
-:mod:`services.cleaning.consensus` for the rules it selects.
+``min=2,query=unanimous,positive=majority`` (any subset) is how a command line writes one;
+``model=dawid_skene`` (or ``mace``) sets both rules to that model. See
+:mod:`services.cleaning.consensus` for the rules and :mod:`services.cleaning.aggregation` for
+the models, which weigh each annotator by an estimated competence instead of counting votes.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from services.core.errors import ValidationError
 UNANIMOUS = "unanimous"
 MAJORITY = "majority"
 ANY = "any"
-QUERY_RULES = (UNANIMOUS, MAJORITY)
-POSITIVE_RULES = (MAJORITY, ANY, UNANIMOUS)
+DAWID_SKENE = "dawid_skene"
+MACE = "mace"
+MODEL_RULES = (DAWID_SKENE, MACE)
+QUERY_RULES = (UNANIMOUS, MAJORITY, *MODEL_RULES)
+POSITIVE_RULES = (MAJORITY, ANY, UNANIMOUS, *MODEL_RULES)
 MAX_MIN_ANNOTATORS = 50
 _POLICY_ALIASES = {
     "min": "min_annotators",
@@ -25,6 +30,8 @@ _POLICY_ALIASES = {
     "positive": "positive_rule",
     "positives": "positive_rule",
     "positive_rule": "positive_rule",
+    "model": "model",
+    "aggregation": "model",
 }
 
 
@@ -35,9 +42,11 @@ class Policy:
     Attributes:
         min_annotators: a query with fewer completed annotations is dropped; 0 lets a query
             nobody annotated through with its original text and labels.
-        query_rule: ``unanimous`` (no annotator rejected it) or ``majority`` (more than half
-            approved it).
-        positive_rule: ``majority``, ``any`` or ``unanimous`` of the approving annotators.
+        query_rule: ``unanimous`` (no annotator rejected it), ``majority`` (more than half
+            approved it), or a model (``dawid_skene``, ``mace``: kept when the model's
+            probability that it is a good query is at least one half).
+        positive_rule: ``majority``, ``any`` or ``unanimous`` of the approving annotators, or a
+            model (positive when the model's probability of relevance is over one half).
     """
 
     min_annotators: int = 2
@@ -82,18 +91,28 @@ class Policy:
                 )
             name = _POLICY_ALIASES.get(key)
             if name is None:
-                raise ValidationError(f"unknown policy key {key!r}; use min, query and positive")
+                raise ValidationError(f"unknown policy key {key!r}; use min, query, positive and model")
             if name == "min_annotators":
                 try:
                     values[name] = int(value)
                 except ValueError as e:
                     raise ValidationError(f"min must be a whole number, got {value!r}") from e
+            elif name == "model":
+                if value.lower() not in MODEL_RULES:
+                    raise ValidationError(f"model {value!r} is unknown; choose {' or '.join(MODEL_RULES)}")
+                values.setdefault("query_rule", value.lower())
+                values.setdefault("positive_rule", value.lower())
             else:
                 values[name] = value.lower()
         return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The aggregation models this policy fits (none for counting rules alone)."""
+        return tuple(dict.fromkeys(r for r in (self.positive_rule, self.query_rule) if r in MODEL_RULES))
 
     def __str__(self) -> str:
         return f"min={self.min_annotators},query={self.query_rule},positive={self.positive_rule}"

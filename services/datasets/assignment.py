@@ -1,7 +1,14 @@
-"""Giving a dataset's queries to annotators: balanced, with an overlap, never twice to one person."""
+"""Giving a dataset's queries to annotators: balanced, with an overlap, never twice to one person.
+
+Gold queries (:mod:`db.gold`) are not topped up to the overlap like the others: each annotator
+gets one at the dataset's ``gold_rate`` (one in every N of their assignments), never the same one
+twice, placed at an unpredictable spot within each run of N positions of their queue, so nothing
+in the queue's order gives them away.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -9,11 +16,13 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert, select
 
 from db.enums import Role
+from db.gold import GoldQuery
 from db.models import Assignment, Dataset, Query, User
 from db.session import Database
 from services.core.auth import SYSTEM, Actor, allow
 from services.core.errors import ValidationError
 from services.core.lookups import dataset_or_404
+from services.datasets.settings import DatasetSettings
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +34,7 @@ class AssignmentReport:
     n_new: int
     per_annotator: dict[str, int]  # total assignments in the dataset after this call
     n_queries_short: int  # queries that could not reach the overlap (too few annotators)
+    n_gold_new: int = 0  # gold queries mixed in by this call (counted in n_new too)
 
 
 @allow(Role.ADMIN)
@@ -41,15 +51,20 @@ def assign(
     Existing assignments are kept, so the call is incremental and idempotent. Each query goes to
     the annotators with the fewest assignments in the dataset (ties by name), never one who has
     it already. The dataset row is locked for the transaction, so concurrent calls from several
-    app processes cannot push a query past the overlap.
+    app processes cannot push a query past the overlap. Gold queries are mixed into each chosen
+    annotator's queue at the dataset's ``gold_rate`` (see the module doc).
 
     Raises:
-        ValidationError: overlap < 1, an unknown or non-annotator name, or no annotators.
+        ValidationError: overlap < 1, an unknown or non-annotator name, no annotators, or a
+            ``gold_rate`` of 1 (every assignment gold).
     """
     if overlap < 1:
         raise ValidationError("overlap must be at least 1")
     with db.write() as s:
         ds = dataset_or_404(s, dataset, lock=True)
+        rate = DatasetSettings.from_stored(ds.settings).gold_rate
+        if rate == 1:
+            raise ValidationError("gold_rate 1 would make every assignment gold; use 0 (none) or at least 2")
         stmt = select(User).where(User.role == Role.ANNOTATOR, User.is_active.is_(True)).order_by(User.name)
         pool = {u.name: u for u in s.scalars(stmt)}
         if annotators:
@@ -65,7 +80,14 @@ def assign(
         queries = s.execute(
             select(Query.id).where(Query.dataset_id == ds.id).order_by(Query.position, Query.id)
         )
-        query_ids = [q for (q,) in queries]
+        gold = set(
+            s.scalars(
+                select(GoldQuery.query_id)
+                .join(Query, Query.id == GoldQuery.query_id)
+                .where(Query.dataset_id == ds.id)
+            )
+        )
+        query_ids = [q for (q,) in queries if q not in gold]
         existing = s.execute(
             select(Assignment.query_id, Assignment.user_id).join(Query).where(Query.dataset_id == ds.id)
         ).all()
@@ -83,7 +105,7 @@ def assign(
             ).all()
         )
 
-        rows = []
+        rows: list[dict] = []
         short = 0
         for qid in query_ids:
             have = holders.setdefault(qid, set())
@@ -94,11 +116,12 @@ def assign(
             if len(free) < need:
                 short += 1
             for user in free[:need]:
-                position = next_position.get(user.id, -1) + 1
-                next_position[user.id] = position
-                rows.append({"query_id": qid, "user_id": user.id, "status": "pending", "position": position})
+                rows.append({"query_id": qid, "user_id": user.id, "status": "pending"})
                 have.add(user.id)
                 load[user.id] += 1
+        rows, n_gold = _with_gold(rows, chosen, holders, gold, rate, next_position)
+        for uid in {r["user_id"] for r in rows}:
+            load[uid] = sum(1 for members in holders.values() if uid in members)
         if rows:
             s.execute(insert(Assignment), rows)
         names = {u.id: u.name for u in pool.values()}
@@ -106,8 +129,68 @@ def assign(
             names.get(uid, str(uid)): n
             for uid, n in sorted(load.items(), key=lambda kv: names.get(kv[0], ""))
         }
-    log.info("assigned %d new query slots in %s (overlap %d)", len(rows), dataset, overlap)
-    return AssignmentReport(dataset, overlap, len(rows), per_annotator, short)
+    log.info("assigned %d new query slots in %s (overlap %d, %d gold)", len(rows), dataset, overlap, n_gold)
+    return AssignmentReport(dataset, overlap, len(rows), per_annotator, short, n_gold)
+
+
+def _offset(user_id: int, block: int, rate: int) -> int:
+    """Where in the ``block``-th run of ``rate`` positions a user's gold query goes (stable, unguessable)."""
+    digest = hashlib.sha256(f"gold:{user_id}:{block}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % rate
+
+
+def _with_gold(
+    rows: list[dict],
+    chosen: list[User],
+    holders: dict[int, set[int]],
+    gold: set[int],
+    rate: int,
+    next_position: dict[int, int],
+) -> tuple[list[dict], int]:
+    """The new rows with gold queries interleaved, every row given its queue position.
+
+    An annotator holding ``n`` normal assignments is owed ``n // (rate - 1)`` gold ones (one in
+    every ``rate``); the ``g``-th goes at a hashed offset within positions ``g*rate .. g*rate+rate-1``
+    of their queue (or at its end when those are taken). Gold queries least given so far go first.
+    """
+    held: Counter[int] = Counter()  # user -> assignments held before this call
+    gold_held: Counter[int] = Counter()
+    gold_load: Counter[int] = Counter()  # gold query -> annotators holding it
+    for qid, members in holders.items():
+        for uid in members:
+            if qid in gold:
+                gold_held[uid] += 1
+                gold_load[qid] += 1
+    new_by_user: dict[int, list[dict]] = {}
+    for row in rows:
+        new_by_user.setdefault(row["user_id"], []).append(row)
+    out: list[dict] = []
+    n_gold = 0
+    for user in chosen:
+        uid = user.id
+        fresh = new_by_user.get(uid, [])
+        normal = sum(1 for qid, members in holders.items() if uid in members and qid not in gold)
+        held[uid] = normal - len(fresh) + gold_held[uid]
+        owed = normal // (rate - 1) - gold_held[uid] if rate >= 2 else 0
+        spare = sorted(
+            (q for q in gold if uid not in holders.get(q, set())),
+            key=lambda q: (gold_load[q], hashlib.sha256(f"{uid}:{q}".encode()).digest()),
+        )
+        sequence = list(fresh)
+        for k, qid in enumerate(spare[: max(0, owed)]):
+            g = gold_held[uid] + k
+            slot = g * rate + _offset(uid, g, rate) - held[uid]
+            slot = min(max(slot, 0), len(sequence))
+            sequence.insert(slot, {"query_id": qid, "user_id": uid, "status": "pending"})
+            holders.setdefault(qid, set()).add(uid)
+            gold_load[qid] += 1
+            n_gold += 1
+        start = next_position.get(uid, -1) + 1
+        for n, row in enumerate(sequence):
+            row["position"] = start + n
+        next_position[uid] = start + len(sequence) - 1
+        out.extend(sequence)
+    return out, n_gold
 
 
 @dataclass(frozen=True)

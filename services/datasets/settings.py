@@ -33,6 +33,15 @@ class DatasetSettings:
     clip_model: str | None = _setting(None, "open_clip model name that embeds this dataset")
     clip_pretrained: str | None = _setting(None, "open_clip pretrained tag, or a local checkpoint path")
     truth_path: str | None = _setting(None, "planted-truth file of a demo dataset (scored on the dashboard)")
+    gold_rate: int = _setting(
+        20, "one gold query in every N assignments of an annotator (0: mix in none)", low=0, high=1000
+    )
+    gold_warn_below: int = _setting(
+        70, "warn on the dashboard when an annotator's gold accuracy is below this percent", low=0, high=100
+    )
+    gold_training: bool = _setting(
+        False, "training mode: after a gold query is submitted, show the annotator its gold answer"
+    )
 
     @classmethod
     def from_stored(cls, raw: dict[str, Any] | None) -> DatasetSettings:

@@ -1,7 +1,9 @@
 """``manifest.json``: what an export is, so that it can be checked and reproduced.
 
 The policy, seed, options, counts, sampling strata, annotator agreement, app version, time and the
-SHA-256 of every other file. The time comes from the options, else from the newest decision in
+SHA-256 of every other file; for a model policy (Dawid–Skene, MACE) each annotator's estimated
+competence; and per exported query its item decisions, each with its basis and, under a model
+policy, the posterior probability of relevance (``p_relevant``). The time comes from the options, else from the newest decision in
 the dataset, else from the dataset's import (never the clock), so the same database and options
 give a byte-identical manifest.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -88,6 +91,8 @@ def write_manifest(
         "counts": counts,
         "sampling": _sampling(sample),
         "agreement": consensus.agreement.as_dict(),
+        "aggregation": _aggregation(consensus),
+        "decisions": _decisions(split),
         "warnings": warnings,
         "files": {rel: sha256_file(folder.root / rel) for rel in sorted(folder.files)},
     }
@@ -107,3 +112,36 @@ def _sampling(sample: Sample | None) -> dict[str, Any] | None:
             {"key": list(s.key), "available": s.available, "selected": s.selected} for s in sample.strata
         ],
     }
+
+
+def _aggregation(consensus: ConsensusResult) -> dict[str, Any]:
+    """The models the policy fitted and each annotator's estimated competence under them."""
+    return {
+        "models": list(consensus.policy.models),
+        "competence": [asdict(c) for c in consensus.competence],
+        "gold_queries": sum(q.gold for q in consensus.queries),
+    }
+
+
+def _decisions(split: Split) -> list[dict[str, Any]]:
+    """Per exported query, every item decision with its basis and probability of relevance."""
+    return [
+        {
+            "query": q.ext_id,
+            "gold": q.gold,
+            "p_approved": q.p_approved,
+            "items": [
+                {
+                    "item": d.ext_id,
+                    "positive": d.positive,
+                    "originally_positive": d.originally_positive,
+                    "basis": d.basis,
+                    "votes_relevant": d.votes_relevant,
+                    "voters": d.voters,
+                    "p_relevant": d.p_relevant,
+                }
+                for d in (q.decisions or q.positives)
+            ],
+        }
+        for q in sorted(split.queries, key=lambda q: q.ext_id)
+    ]
