@@ -63,7 +63,9 @@ def row(frame, on: str, who: str, statistic: str) -> tuple[str, str]:
 
 def test_dashboard_agreement_table_has_one_labelled_column_each(db: Database, disputed) -> None:  # noqa: F811
     at = open_page(disputed["admin"])
-    frame = next(t.value for t in at.dataframe if "statistic" in t.value.columns)  # (the gold section has its own)
+    frame = next(
+        t.value for t in at.dataframe if "statistic" in t.value.columns
+    )  # (the gold section has its own)
     assert list(frame.columns) == ["on", "annotators", "statistic", "value", "units", "what it means"]
     assert not frame.isna().any().any() and "None" not in frame.to_string()
     pair, everyone = "ann1 / ann2", "all annotators"

@@ -18,6 +18,7 @@ from services.annotation.submit import submit
 from services.annotation.task import Task, cards, load_task
 from services.core.auth import Actor
 from services.core.errors import QrelsError, SaveFailed
+from services.gold.feedback import GoldFeedback, gold_feedback
 from services.ranking.search import search_pool
 from ui.components.workbench import view
 
@@ -95,6 +96,9 @@ class Desk:
             return
         self.state["wb_ack"] = {"token": token}
         self.notice("saved", "Saved (already stored)." if result.duplicate else "Saved.")
+        feedback = gold_feedback(self.db, self.user, task.assignment_id)  # training mode only
+        if feedback is not None:
+            self.notice("training", training_text(feedback, task.query_ext_id))
         if task.assignment_id == self.current:
             self.open(result.next_assignment_id)
 
@@ -207,3 +211,26 @@ class Desk:
             upcoming = (following, view.first_screen_images(load_task(self.db, self.user, following)))
             self.state["wb_upcoming"] = upcoming
         return upcoming[1]
+
+
+def training_text(feedback: GoldFeedback, query: str) -> str:
+    """Training mode's answer to a gold query, in one line under the next query."""
+    said = {"relevant": "relevant", "not_relevant": "not relevant", None: "left unmarked"}
+    wrong = [
+        f"“{i.title}” is {said[i.expected]} (you: {said.get(i.given, i.given)})"
+        for i in feedback.items
+        if not i.right
+    ]
+    verdict = (
+        f"the query should be {'accepted' if feedback.expected_verdict == 'accept' else 'rejected'}"
+        if not feedback.verdict_right
+        else "the verdict was right"
+    )
+    text = (
+        f"Training — {query} was a practice query: {feedback.right} of {feedback.chances} right; {verdict}."
+    )
+    if wrong:
+        text += " " + "; ".join(wrong[:3]) + ("; …" if len(wrong) > 3 else "") + "."
+    if feedback.note:
+        text += f" Note: {feedback.note}"
+    return text

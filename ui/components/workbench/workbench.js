@@ -602,7 +602,7 @@ class Workbench {
       this.pending = null;
       this.wb.classList.remove("saving");
     }
-    this.message(n.text, n.kind === "saved" ? "" : "problem");
+    this.message(n.text, n.kind === "saved" ? "" : n.kind === "training" ? "training" : "problem");
   }
 
   message(text, kind = "") {
