@@ -183,8 +183,12 @@ if zoomed and zoomed[0] == current:
         zoom(card)
 
 if user.role == Role.ADMIN:
-    with st.expander("Who is who (admins only; every reveal is logged)", icon=":material/visibility:"):
-        revealed = st.session_state.setdefault(KEY_REVEALED, {})
+    revealed = st.session_state.setdefault(KEY_REVEALED, {})
+    with st.expander(
+        "Who is who (admins only; every reveal is logged)",
+        icon=":material/visibility:",
+        expanded=current in revealed,  # stays open on the rerun the reveal causes
+    ):
         if current in revealed:
             st.text(" · ".join(f"{letter} = {name}" for letter, name in revealed[current].items()))
         elif st.button("Reveal the annotators' names on this case", key=f"rv_reveal_{current}"):
