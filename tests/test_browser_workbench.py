@@ -246,3 +246,30 @@ def test_a_server_restart_mid_query_loses_no_mark(server) -> None:
             s.scalar(select(func.count()).select_from(Judgment).where(Judgment.provenance == "candidate"))
             == 1
         )
+
+
+def test_images_refused_once_are_asked_for_again_and_shown(server) -> None:
+    """Right after a login the first image requests can beat the session cookie (a 401): the
+    page asks again, later, and the annotator sees pictures, not grey boxes."""
+    refused: set[str] = set()
+
+    def first_time_401(route) -> None:
+        path = route.request.url.split("?")[0]
+        if path not in refused:
+            refused.add(path)
+            route.fulfill(status=401, body="no session yet")
+        else:
+            route.continue_()
+
+    with chromium_page() as page:
+        page.route("**/qs/media/t/**", first_time_401)
+        open_workbench(page, server["base"])
+        imgs = page.locator(".card.pos img")  # locators reach into the component's shadow root
+        loaded = "els => els.length > 0 && els.every(i => i.complete && i.naturalWidth > 0)"
+        deadline = time.monotonic() + 30
+        while not imgs.evaluate_all(loaded) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert imgs.evaluate_all(loaded), "the positives' images never loaded after a 401"
+        assert refused  # the refusal did happen
+        first = page.locator(".card.pos img").first
+        assert first.get_attribute("data-retry") == "1"

@@ -557,6 +557,18 @@ export default function (component) {
   if (!root) {
     root = el("div", { className: "rv" });
     parentElement.append(root);
+    // A failed image (401 before the session cookie lands, a busy server) is asked for again.
+    root.addEventListener("error", (e) => {
+      const img = e.target;
+      const n = Number(img.dataset?.retry || 0);
+      if (img.tagName !== "IMG" || n >= 5) return;
+      img.dataset.retry = String(n + 1);
+      setTimeout(() => {
+        const url = new URL(img.src, location.href);
+        url.searchParams.set("r", String(n + 1));
+        img.src = url.href;
+      }, 400 * (n + 1));
+    }, true);
   }
   const st = root.__review || (root.__review = { caseId: null, nonce: null });
   st.data = data;

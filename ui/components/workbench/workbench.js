@@ -45,6 +45,23 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// An image that fails (a 401 in the moment between the login and the session cookie, a busy
+// server) is asked for again a few times, later each time, before the card shows it grey.
+function retryImages(root) {
+  root.addEventListener("error", (e) => {
+    const img = e.target;
+    if (!(img instanceof HTMLImageElement) || !img.getAttribute("src")) return;
+    const n = Number(img.dataset.retry || 0);
+    if (n >= 5) return;
+    img.dataset.retry = String(n + 1);
+    setTimeout(() => {
+      const url = new URL(img.src, location.href);
+      url.searchParams.set("r", String(n + 1));
+      img.src = url.href;
+    }, 400 * (n + 1));
+  }, true);
+}
+
 function token() {
   const bytes = new Uint8Array(16);
   crypto.getRandomValues(bytes);
@@ -175,6 +192,7 @@ class Workbench {
     };
     const table = this.wb.querySelector(".help table");
     for (const [k, what] of KEYS) table.append(el("tr", {}, el("td", {}, el("kbd", { text: k })), el("td", { text: what })));
+    retryImages(this.wb);
     this.wb.addEventListener("click", (e) => this.click(e));
     this.el.search.addEventListener("keydown", (e) => {
       if (e.key === "Enter") {
