@@ -30,6 +30,14 @@ def embed(
         help="With --engine ray: a running Ray cluster (ray://head:10001, head:6379 or auto; "
         "default RAY_ADDRESS, else a local Ray).",
     ),
+    actors: int | None = typer.Option(
+        None,
+        "--actors",
+        help="With --engine ray: model actors (default one per GPU of the cluster, else one).",
+    ),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="With --engine ray: rows per model call (default 256 with GPUs, else 64)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Embed a dataset's item images, item texts and queries (only what is not stored yet)."""
@@ -37,14 +45,22 @@ def embed(
     from services.ranking.models import chosen_embedder
     from services.ranking.ray_engine import RayOptions
 
-    if address and engine != RAY:
-        typer.echo("error: --address is for --engine ray", err=True)
+    if (address or actors or batch_size) and engine != RAY:
+        typer.echo("error: --address, --actors and --batch-size are for --engine ray", err=True)
+        raise typer.Exit(1)
+    if (actors is not None and actors < 1) or (batch_size is not None and batch_size < 1):
+        typer.echo("error: --actors and --batch-size must be at least 1", err=True)
         raise typer.Exit(1)
     db = database()
     embedder = chosen_embedder(db, dataset, model, pretrained)
     with Bars(quiet) as bars:
         report = embed_dataset(
-            db, dataset, embedder=embedder, progress=bars, engine=engine, ray=RayOptions(address=address)
+            db,
+            dataset,
+            embedder=embedder,
+            progress=bars,
+            engine=engine,
+            ray=RayOptions(address=address, batch_size=batch_size, actors=actors),
         )
     typer.echo(
         f"embedded {report.images_embedded} images ({report.images_stored_before} stored before), "

@@ -90,6 +90,8 @@ def test_embed_and_rank_take_the_model_from_the_command_line(
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
     default = runner.invoke(app, ["embed", "-d", "shop"])
     assert default.exit_code == 1 and "hub is set offline" in default.output, default.output
+    local_only = runner.invoke(app, ["embed", "-d", "shop", "--actors", "2"])
+    assert local_only.exit_code == 1 and "are for --engine ray" in local_only.output
     needs_weights = runner.invoke(app, ["embed", "-d", "shop", "--model", "RN50"])
     assert needs_weights.exit_code == 1 and "needs its weights too" in needs_weights.output
 

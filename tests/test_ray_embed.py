@@ -1,7 +1,8 @@
 """The ``ray`` embedding engine on a local Ray (two CPUs, no cluster) and a tiny random open_clip model.
 
 Its vectors equal the local engine's, it writes the same store (so a local rerun finds nothing to
-do), an interrupted run resumes, and a corrupt image is reported and skipped.
+do), an interrupted run resumes (from `cli.py embed --engine ray`), and a corrupt image is
+reported and skipped.
 """
 
 from __future__ import annotations
@@ -18,17 +19,23 @@ from sqlalchemy import func, select
 
 pytest.importorskip("ray.data", reason="the Ray tests need `pip install -r requirements-ray.txt`")
 
+from typer.testing import CliRunner
+
+from cli.main import app
 from db.models import Item
 from db.session import Database
-from models.embedder import ClipEmbedder, load_clip
+from models.embedder import DEMO_MODEL, ClipEmbedder, load_clip
 from models.store import KINDS, EmbeddingStore
 from services.core.media import MediaStore
+from services.datasets.settings import DatasetSettings
 from services.ingest.importer import import_bundle
 from services.ranking.embed import embed_dataset
+from services.ranking.models import DEMO_SETTINGS, embedder_for
 from services.ranking.ray_engine import RayOptions
 from tests.bundles import make_bundle
 
-pytestmark = pytest.mark.ray
+# A local Ray per module, on SQLite only (the store and the engines are what is tested, not the database).
+pytestmark = [pytest.mark.ray, pytest.mark.parametrize("empty_db_url", ["sqlite"], indirect=True)]
 
 TINY = {
     "embed_dim": 32,
@@ -106,22 +113,36 @@ class Interrupted(Exception):
     pass
 
 
-def test_an_interrupted_ray_run_resumes(shop: Database, data_dir: Path, tiny: ClipEmbedder) -> None:
+def test_an_interrupted_ray_run_resumes_from_the_command_line(shop: Database, data_dir: Path) -> None:
+    demo = embedder_for(DatasetSettings(**DEMO_SETTINGS))  # the one the CLI's --model loads
     with shop.read() as s:
         images = s.scalar(select(func.count(func.distinct(Item.image_sha256)))) - 1  # one is corrupt
 
     def stop_after_first_batch(stage: str, done: int, total: int) -> None:
         raise Interrupted(f"{stage}: {done} of {total}")
 
-    small = RayOptions(batch_size=4)
     with pytest.raises(Interrupted):
-        embed_dataset(shop, "shop", embedder=tiny, engine="ray", ray=small, progress=stop_after_first_batch)
-    partial = {kind: len(rows) for kind, rows in _stored(data_dir, tiny).items()}
+        embed_dataset(
+            shop,
+            "shop",
+            embedder=demo,
+            engine="ray",
+            ray=RayOptions(batch_size=4),
+            progress=stop_after_first_batch,
+        )
+    partial = {kind: len(rows) for kind, rows in _stored(data_dir, demo).items()}
     assert 0 < sum(partial.values()) < images + 12 + 4  # what had arrived is stored, the rest is not
 
-    resumed = embed_dataset(shop, "shop", embedder=tiny, engine="ray", ray=small)
-    assert resumed.images_stored_before == partial["image"]
-    assert resumed.images_embedded + partial["image"] == images
-    assert resumed.texts_embedded + partial["text"] == 12
-    assert resumed.queries_embedded + partial["query"] == 4
-    assert [item for item, _ in resumed.failed] == ["it3"]
+    args = ["embed", "-d", "shop", "--model", DEMO_MODEL, "--engine", "ray", "--batch-size", "4"]
+    resumed = CliRunner().invoke(app, args)
+    assert resumed.exit_code == 0, resumed.output
+    assert (
+        f"embedded {images - partial['image']} images ({partial['image']} stored before), "
+        f"{12 - partial['text']} item texts, {4 - partial['query']} queries with {demo.model_key} (ray engine)"
+    ) in resumed.output
+    assert "warning: item it3: image skipped: UnidentifiedImageError" in resumed.output
+    assert {kind: len(rows) for kind, rows in _stored(data_dir, demo).items()} == {
+        "image": images,
+        "text": 12,
+        "query": 4,
+    }
