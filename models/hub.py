@@ -115,7 +115,10 @@ def weights_source(model: str, pretrained: str) -> WeightsSource:
     if cfg.get("file"):
         return WeightsSource(cached=True)
     hf_hub, url = cfg.get("hf_hub", ""), cfg.get("url", "")
-    if (hf_hub and _hf_cached(hf_hub)) or (url and _url_cached(url)):
+    if _hub() is None:
+        hf_hub = ""  # open_clip then downloads from the URL
+    # open_clip prefers the hub when a tag has both: a URL download cached elsewhere is not used.
+    if (hf_hub and _hf_cached(hf_hub)) or (not hf_hub and url and _url_cached(url)):
         return WeightsSource(cached=True)
     where = f"the Hugging Face hub ({hf_hub.rstrip('/')})" if hf_hub else url
     if hf_hub and _hub_offline_configured():
