@@ -29,13 +29,17 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from models.embedder import ClipEmbedder, resolve_device
 from models.images import ImagePreprocessor
+
+if TYPE_CHECKING:
+    from models.embedder import ClipEmbedder
+
+# open_clip (through models.embedder) is imported only where a model is: the read stage's workers
+# then start without it, which on a small machine is most of their start-up.
 
 __all__ = ["RAY_MISSING", "EmbedActor", "Job", "RayBatch", "embed_on_ray", "ray_available", "ray_session"]
 
@@ -173,6 +177,9 @@ class EmbedActor:
 
     def __init__(self, payload: list[Any]) -> None:
         import ray
+        import torch
+
+        from models.embedder import ClipEmbedder, resolve_device
 
         device = resolve_device("auto")  # Ray sets CUDA_VISIBLE_DEVICES to the actor's GPU, if any
         state = torch.load(io.BytesIO(ray.get(payload[0])), map_location=device, weights_only=False)
@@ -200,6 +207,8 @@ class EmbedActor:
 
 def pack_embedder(embedder: ClipEmbedder) -> bytes:
     """The model, tokenizer and model key as bytes for the actors (tensors load on any device)."""
+    import torch
+
     buffer = io.BytesIO()
     torch.save(
         {"model": embedder.model, "tokenizer": embedder.tokenizer, "model_key": embedder.model_key}, buffer
