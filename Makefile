@@ -18,8 +18,9 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
+$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt requirements-ray.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-ray.txt
 	$(PY) -m pip check
 	touch $@
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import Bars, database, user_errors
+from cli.common import QUIET_HELP, Bars, database, user_errors
 from db import migrate
 from db.session import Database
 from services.core.config import load_settings
@@ -19,15 +19,13 @@ def import_cmd(
     dataset: str = typer.Option(..., "--dataset", "-d", help="Name of the dataset to create."),
     format: str = typer.Option("native", "--format", "-f", help="Input format."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite an existing dataset of that name."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Import a bundle atomically: on any error nothing is written."""
     from services.ingest.importer import import_bundle
 
-    bars = Bars()
-    try:
+    with Bars(quiet) as bars:
         report = import_bundle(database(), path, dataset, format=format, replace=replace, progress=bars)
-    finally:
-        bars.close()
     typer.echo(
         f"imported {report.dataset}: {report.n_items} items, {report.n_queries} queries, "
         f"{report.n_qrels} qrels, {report.n_images} images"
@@ -59,6 +57,7 @@ def demo(
 def setup(
     demo_items: int = typer.Option(2000, "--demo-items"),
     demo_queries: int = typer.Option(200, "--demo-queries"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Migrate, and load the demo project with its users when the database is empty."""
     from db.backup import backup_before_upgrade
@@ -73,13 +72,10 @@ def setup(
     if not database_is_empty(db):
         typer.echo("database ready (not empty: demo not loaded)")
         return
-    bars = Bars()
-    try:
+    with Bars(quiet) as bars:
         report, credentials = load_demo(
             db, settings.data_dir, n_items=demo_items, n_queries=demo_queries, progress=bars
         )
-    finally:
-        bars.close()
     typer.echo(f"loaded demo dataset: {report.n_items} items, {report.n_queries} queries")
     typer.echo("")
     typer.echo("Demo accounts (shown only this once; `python cli.py users passwd NAME` resets one):")
@@ -89,7 +85,7 @@ def setup(
 
 
 @user_errors
-def datasets_cmd() -> None:
+def datasets_list() -> None:
     """List datasets with their sizes."""
     rows = datasets.list_datasets(database())
     if not rows:
@@ -99,3 +95,46 @@ def datasets_cmd() -> None:
             f"{d.name:<24} {d.source_format:<10} {d.n_items:>8} items {d.n_queries:>7} queries "
             f"{d.n_qrels:>8} qrels"
         )
+
+
+def datasets_default(ctx: typer.Context) -> None:
+    """Datasets: `datasets` alone lists them."""
+    if ctx.invoked_subcommand is None:
+        datasets_list()
+
+
+@user_errors
+def datasets_show(name: str = typer.Argument(..., help="The dataset.")) -> None:
+    """Show a dataset's settings, each with what it does."""
+    from services.datasets.settings import DatasetSettings, dataset_settings
+
+    current = dataset_settings(database(), name)
+    for key, help_text, default in DatasetSettings.describe():
+        value = getattr(current, key)
+        mark = "" if value == default else "  (changed)"
+        typer.echo(f"{key:<16} {_shown(value):<24} {help_text}{mark}")
+
+
+@user_errors
+def datasets_set(
+    name: str = typer.Argument(..., help="The dataset."),
+    pairs: list[str] = typer.Argument(
+        ..., help="key=value pairs, e.g. clip_model=ViT-B-32 k=50 (empty value: unset)."
+    ),
+) -> None:
+    """Change a dataset's settings, each checked (type, range, a loadable model); all or none."""
+    from services.datasets.settings import DatasetSettings, update_settings
+
+    changes = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep:
+            typer.echo(f"error: {pair!r} is not key=value; see `cli.py datasets show {name}`", err=True)
+            raise typer.Exit(1)
+        changes[key.strip()] = DatasetSettings.parse(key.strip(), text)
+    updated = update_settings(database(), name, changes)
+    typer.echo(f"{name}: " + ", ".join(f"{k}={_shown(getattr(updated, k))}" for k in changes))
+
+
+def _shown(value: object) -> str:
+    return "(unset)" if value is None else str(value).lower() if isinstance(value, bool) else str(value)

@@ -12,7 +12,6 @@ app = typer.Typer(help="Qrels Studio: validate and clean retrieval test splits."
 app.command("import")(data.import_cmd)
 app.command("demo")(data.demo)
 app.command("setup")(data.setup)
-app.command("datasets")(data.datasets_cmd)
 app.command("embed")(ranking.embed)
 app.command("rank")(ranking.rank)
 app.command("assign")(work.assign)
@@ -27,6 +26,13 @@ users_app.command("add")(users.users_add)
 users_app.command("passwd")(users.users_passwd)
 users_app.command("list")(users.users_list)
 app.add_typer(users_app, name="users")
+
+datasets_app = typer.Typer(help="Datasets: list them (the default), show and change their settings.")
+datasets_app.callback(invoke_without_command=True)(data.datasets_default)
+datasets_app.command("list")(data.datasets_list)
+datasets_app.command("show")(data.datasets_show)
+datasets_app.command("set")(data.datasets_set)
+app.add_typer(datasets_app, name="datasets")
 
 db_app = typer.Typer(help="Database schema and maintenance.", no_args_is_help=True)
 db_app.command("upgrade")(database.db_upgrade)
@@ -56,4 +62,8 @@ app.add_typer(gold_app, name="gold")
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # On the handler too: a library that sets its own logger to DEBUG (bm25s does, on import)
+    # must not print its debug lines on the terminal.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.WARNING)
     app()

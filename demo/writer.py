@@ -7,6 +7,7 @@ Bundle layout::
     qrels.tsv      query-id<TAB>corpus-id<TAB>score   (score is always 1)
     images/        <item id>.jpg, JPEG quality 90
     truth.jsonl    one line per query, see :func:`generate_demo`
+    dataset.json   the dataset's settings: the demo CLIP model and truth.jsonl as its planted truth
 
 Everything is a pure function of the arguments: the same arguments give byte-identical files,
 whatever the number of worker processes. The parts: :mod:`demo.vocabulary` (attribute values and
@@ -38,7 +39,11 @@ __all__ = ["DemoSummary", "generate_demo"]
 logger = logging.getLogger(__name__)
 
 _MIN_ITEMS = 50
-_OUTPUT_FILES = ("items.jsonl", "queries.jsonl", "qrels.tsv", "truth.jsonl")
+_OUTPUT_FILES = ("items.jsonl", "queries.jsonl", "qrels.tsv", "truth.jsonl", "dataset.json")
+# What an import of the bundle sets on the dataset (services/formats/native.py reads it): the demo
+# model with its shipped checkpoint ("demo"), and the planted truth the dashboard scores against.
+# (The model's name is models.embedder.DEMO_MODEL, spelt out: importing torch here would slow `cli.py demo`.)
+DATASET_SETTINGS = {"clip_model": "qrels-demo-clip", "clip_pretrained": "demo", "truth_path": "truth.jsonl"}
 
 
 @dataclass(frozen=True)
@@ -257,6 +262,7 @@ def generate_demo(
             "queries.jsonl": query_lines,
             "qrels.tsv": qrels_lines,
             "truth.jsonl": truth_lines,
+            "dataset.json": [json.dumps({"settings": DATASET_SETTINGS}, sort_keys=True)],
         },
     )
     summary = DemoSummary(

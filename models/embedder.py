@@ -29,6 +29,7 @@ from torch.nn import functional
 from torch.utils.data import DataLoader
 
 from models.hashing import sha256_file
+from models.hub import hub_offline, weights_source
 from models.images import Failure, ImageFiles, ImagePreprocessor, collate, worker_init
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "ClipEmbedder",
     "EmbedResult",
     "ModelLoadError",
+    "check_weights",
     "load_clip",
     "register_model_configs",
     "resolve_device",
@@ -174,8 +176,51 @@ def load_clip(
     torch_device = resolve_device(device)
     where = f"model {model!r} with pretrained {pretrained!r}"
     schema = model.split(":", 1)[0] + ":" if model.startswith(("hf-hub:", "local-dir:")) else None
+    checkpoint = check_weights(model, pretrained, allow_random=allow_random)
 
-    checkpoint: Path | None = None
+    # A tag's weights: from the local cache with the hub offline, else fail at once without a network.
+    source = weights_source(model, pretrained) if checkpoint is None and pretrained and not schema else None
+    if source is not None and source.problem:
+        raise ModelLoadError(f"cannot load {where}: {source.problem}; {_how_to_fix(model)}")
+    try:
+        with hub_offline(source is not None and source.cached):
+            clip, _, _ = open_clip.create_model_and_transforms(
+                model,
+                pretrained=str(checkpoint) if checkpoint is not None else pretrained,
+                device=torch_device,
+                require_pretrained=pretrained is not None or schema is not None,
+            )
+        tokenizer = open_clip.get_tokenizer(model)
+    except ModelLoadError:
+        raise
+    except Exception as e:
+        # open_clip and huggingface_hub raise RuntimeError, OSError, ValueError or their own
+        # HTTP errors when offline; all mean the same to the user: these weights are not here.
+        raise ModelLoadError(f"cannot load {where}: {e}; {_how_to_fix(model)}") from e
+    clip.eval()
+    key = _model_key(model, pretrained, checkpoint, clip)
+    logger.info("loaded CLIP %s on %s (key %s)", where, torch_device, key)
+    return ClipEmbedder(clip, tokenizer, device=torch_device, model_key=key)
+
+
+def check_weights(model: str, pretrained: str | None, *, allow_random: bool = False) -> Path | None:
+    """Check that ``model`` and ``pretrained`` name something loadable, without loading it.
+
+    Args:
+        model: as for :func:`load_clip`.
+        pretrained: as for :func:`load_clip`.
+        allow_random: accept ``pretrained=None``.
+
+    Returns:
+        The checkpoint file when ``pretrained`` is one, else ``None``.
+
+    Raises:
+        ModelLoadError: no weights given, an unknown model, a missing checkpoint file, or a tag
+            that is not one of the model's (the message lists its tags).
+    """
+    register_model_configs()
+    where = f"model {model!r} with pretrained {pretrained!r}"
+    schema = model.split(":", 1)[0] + ":" if model.startswith(("hf-hub:", "local-dir:")) else None
     if pretrained is None and schema is None:
         if not allow_random:
             raise ModelLoadError(
@@ -190,36 +235,18 @@ def load_clip(
             )
         candidate = Path(pretrained).expanduser()
         if candidate.is_file():
-            checkpoint = candidate.resolve()
-        elif _looks_like_path(pretrained):
+            return candidate.resolve()
+        if _looks_like_path(pretrained):
             raise ModelLoadError(
                 f"cannot load {where}: checkpoint file {str(candidate)!r} does not exist; {_how_to_fix(model)}"
             )
-        elif not open_clip.get_pretrained_cfg(model, pretrained):
+        if not open_clip.get_pretrained_cfg(model, pretrained):
             known = ", ".join(open_clip.list_pretrained_tags_by_model(model)) or "none"
             raise ModelLoadError(
                 f"cannot load {where}: {pretrained!r} is neither an open_clip tag for this model "
                 f"(known tags: {known}) nor an existing file; {_how_to_fix(model)}"
             )
-
-    try:
-        clip, _, _ = open_clip.create_model_and_transforms(
-            model,
-            pretrained=str(checkpoint) if checkpoint is not None else pretrained,
-            device=torch_device,
-            require_pretrained=pretrained is not None or schema is not None,
-        )
-        tokenizer = open_clip.get_tokenizer(model)
-    except ModelLoadError:
-        raise
-    except Exception as e:
-        # open_clip and huggingface_hub raise RuntimeError, OSError, ValueError or their own
-        # HTTP errors when offline; all mean the same to the user: these weights are not here.
-        raise ModelLoadError(f"cannot load {where}: {e}; {_how_to_fix(model)}") from e
-    clip.eval()
-    key = _model_key(model, pretrained, checkpoint, clip)
-    logger.info("loaded CLIP %s on %s (key %s)", where, torch_device, key)
-    return ClipEmbedder(clip, tokenizer, device=torch_device, model_key=key)
+    return None
 
 
 class ClipEmbedder:

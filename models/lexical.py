@@ -24,6 +24,9 @@ from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
 __all__ = ["Bm25Index", "tokenize"]
 
 logger = logging.getLogger(__name__)
+# bm25s sets its own logger to DEBUG on import, so its "Building index" lines reach any console
+# handler; its warnings are all we want to hear.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _WORD = re.compile(r"[^\W_]+")
 _STOPWORDS = frozenset(

@@ -114,11 +114,42 @@ def _check(spec: dataclasses.Field, value: Any) -> None:
         raise ValidationError(f"{spec.name} must be between {low} and {high}")
 
 
+#: Settings that choose the CLIP model; a change to one is checked against open_clip.
+MODEL_SETTINGS = ("clip_model", "clip_pretrained")
+
+
+def check_settings(settings: DatasetSettings, changed: Any = MODEL_SETTINGS) -> None:
+    """Check what typing cannot: that a changed model choice names a model and weights that exist.
+
+    Raises:
+        ValidationError: an unknown open_clip model, a tag that is not the model's, a missing file.
+    """
+    if set(changed) & set(MODEL_SETTINGS):
+        from services.ranking.models import check_model_choice  # imports open_clip: only when needed
+
+        check_model_choice(settings)
+
+
+@allow(Role.ADMIN)
+def dataset_settings(db: Database, name: str, *, actor: Actor = SYSTEM) -> DatasetSettings:
+    """A dataset's settings, defaults filled in."""
+    with db.read() as s:
+        return DatasetSettings.from_stored(dataset_or_404(s, name).settings)
+
+
 @allow(Role.ADMIN)
 def update_settings(
     db: Database, name: str, changes: dict[str, Any], *, actor: Actor = SYSTEM
 ) -> DatasetSettings:
-    """Change some of a dataset's settings (see :class:`DatasetSettings` for each one's meaning)."""
+    """Change some of a dataset's settings (see :class:`DatasetSettings` for each one's meaning).
+
+    Raises:
+        ValidationError: an unknown setting, a wrong type or range, or a model choice open_clip
+            cannot load (nothing is changed then).
+    """
+    if set(changes) & set(MODEL_SETTINGS):
+        # Checked before the write transaction: importing open_clip takes seconds.
+        check_settings(dataset_settings(db, name, actor=actor).changed(changes), changes)
     with db.write() as s:
         dataset = dataset_or_404(s, name)
         updated = DatasetSettings.from_stored(dataset.settings).changed(changes)

@@ -7,6 +7,7 @@ One export folder holds every chosen format, laid out so the folder itself re-im
     items.jsonl queries.jsonl qrels.tsv images/   native bundle (``import OUT`` reads it back)
     beir/corpus.jsonl beir/queries.jsonl beir/qrels/test.tsv
     trec/qrels-test.txt                           qid 0 docno rel, 4 columns
+    runs/<ranking>.trec                           each stored ranking: qid Q0 docno rank score tag
     mbeir/query/test/mbeir_<name>_task<k>_test.jsonl
     mbeir/cand_pool/local/mbeir_<name>_task<k>_cand_pool.jsonl
     mbeir/qrels/test/mbeir_<name>_task<k>_test_qrels.txt       5 columns, for UniIR
@@ -24,6 +25,9 @@ The pieces: :mod:`~services.export.options` (what to write), :mod:`~services.exp
 queries and pool), :mod:`services.export.writers` (one module per format),
 :mod:`~services.export.changes`, :mod:`~services.export.manifest` and
 :mod:`~services.export.archive` (placing the folder, zipping it).
+
+Before the folder is put in place, :mod:`~services.export.validate` reads it back: every id a
+qrels or run file names must be in its corpus and queries files, or the export fails naming them.
 
 Everything is a function of the database and the options: rows sorted by id, JSON with sorted
 keys, ``\\n`` line endings, and the manifest's time taken from the options or else from the
@@ -53,7 +57,8 @@ from services.export.changes import write_changes
 from services.export.folder import Folder
 from services.export.manifest import MANIFEST, export_counts, manifest_time, write_manifest
 from services.export.options import BEIR, CSV, MBEIR, NATIVE, PARQUET, TREC, ExportOptions
-from services.export.split import Split, load_pool
+from services.export.split import Split, load_pool, load_runs
+from services.export.validate import check_export_ids
 from services.export.writers.beir import write_beir
 from services.export.writers.images import copy_images
 from services.export.writers.mbeir import write_mbeir
@@ -102,8 +107,8 @@ def export_dataset(
 
     Raises:
         NotFoundError: no such dataset, or an image missing from the media store.
-        ValidationError: bad options, ``out`` not empty (without ``overwrite``), or ids TREC
-            cannot hold.
+        ValidationError: bad options, ``out`` not empty (without ``overwrite``), ids TREC
+            cannot hold, or written files naming ids their corpus or queries file lacks.
         PermissionDenied: ``actor`` is not an admin.
     """
     options = options or ExportOptions()
@@ -115,8 +120,10 @@ def export_dataset(
         sample = sample_queries(kept, options.size, options.stratify, options.seed)
         chosen = set(sample.selected)
         kept = [q for q in kept if q.ext_id in chosen]
-    pool = load_pool(db, consensus.dataset_id, [q.query_id for q in kept], actor=actor)
-    split = Split(kept, consensus, sample, pool, options)
+    query_ids = [q.query_id for q in kept]
+    pool = load_pool(db, consensus.dataset_id, query_ids, actor=actor)
+    runs = load_runs(db, consensus.dataset_id, query_ids, actor=actor) if TREC in options.formats else {}
+    split = Split(kept, consensus, sample, pool, options, runs)
 
     when, time_source = manifest_time(options, consensus, pool.dataset.created_at)
     if out is None:
@@ -142,6 +149,7 @@ def export_dataset(
         if CSV in formats or PARQUET in formats:
             write_tables(folder, split, formats)
         write_changes(folder, split)
+        check_export_ids(folder, split)
         counts = export_counts(split, len(pool.items))
         manifest = write_manifest(
             folder, split, when=when, time_source=time_source, counts=counts, warnings=warnings

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 
 from db.enums import ImageStatus, Role
-from db.models import Dataset, Item, Query, QueryRef
+from db.models import Candidate, Dataset, Item, Query, QueryRef, RankerRun
 from db.session import Database
 from services.cleaning.decisions import ConsensusResult, ItemDecision, QueryOutcome
 from services.cleaning.sampling import Sample
@@ -89,6 +89,38 @@ def load_pool(db: Database, dataset_id: int, query_ids: Sequence[int], *, actor:
     return Pool(items, refs, {it.id: it.ext_id for it in items}, item_image, ds)
 
 
+#: A stored ranking as the TREC run writer needs it: query ext id -> item ext ids, best first.
+Ranking = dict[str, list[str]]
+
+
+@allow(Role.ADMIN)
+def load_runs(
+    db: Database, dataset_id: int, query_ids: Sequence[int], *, actor: Actor = SYSTEM
+) -> dict[str, Ranking]:
+    """Every stored ranking of the dataset (each ranker's run and the pooled one), by run name,
+    over ``query_ids`` only: the exported queries."""
+    wanted = set(query_ids)
+    runs: dict[str, Ranking] = {}
+    with db.read() as s:
+        for run_id, name in s.execute(
+            select(RankerRun.id, RankerRun.name)
+            .where(RankerRun.dataset_id == dataset_id)
+            .order_by(RankerRun.name)
+        ):
+            ranking: Ranking = defaultdict(list)
+            for query_id, query, item in s.execute(
+                select(Candidate.query_id, Query.ext_id, Item.ext_id)
+                .join(Query, Query.id == Candidate.query_id)
+                .join(Item, Item.id == Candidate.item_id)
+                .where(Candidate.run_id == run_id)
+                .order_by(Query.ext_id, Candidate.rank)
+            ):
+                if query_id in wanted:
+                    ranking[query].append(item)
+            runs[name] = dict(ranking)
+    return runs
+
+
 @dataclass
 class Split:
     """The queries to write and their qrels, as the writers need them."""
@@ -98,6 +130,7 @@ class Split:
     sample: Sample | None
     pool: Pool
     options: ExportOptions
+    runs: dict[str, Ranking] = field(default_factory=dict)  # the stored rankings, by run name
 
     def qrels(self) -> list[tuple[str, str, int]]:
         """(query, item, score) sorted: positives 1, judged non-relevant 0."""

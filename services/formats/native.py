@@ -1,7 +1,9 @@
 """The native bundle format and the pieces every reader shares: typed record fields, image references.
 
-A native bundle is ``items.jsonl``, ``queries.jsonl``, ``qrels.tsv`` and ``images/``;
-:func:`read_native_bundle` parses it into a :class:`~services.formats.records.ParsedBundle`.
+A native bundle is ``items.jsonl``, ``queries.jsonl``, ``qrels.tsv`` and ``images/``, and may carry
+the dataset's settings in ``dataset.json`` (``{"settings": {"clip_model": ..., ...}}``, see
+:func:`read_bundle_settings`); :func:`read_native_bundle` parses it into a
+:class:`~services.formats.records.ParsedBundle`.
 :class:`Fields` reads one record's fields with errors naming the file, line and field, and
 :func:`resolve_image` turns an image reference into an :class:`~services.formats.records.ImageSource`
 without letting it escape the bundle.
@@ -9,6 +11,7 @@ without letting it escape the bundle.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -156,6 +159,47 @@ def resolve_image(
 
 # --------------------------------------------------------------------------- the native format
 
+SETTINGS_FILE = "dataset.json"
+# Settings that name a file: a relative path in dataset.json is relative to the bundle.
+_PATH_SETTINGS = ("truth_path", "clip_pretrained")
+
+
+def read_bundle_settings(root: Path) -> dict[str, Any]:
+    """The dataset settings in a bundle's optional ``dataset.json``, as given (the import checks them).
+
+    ``{"settings": {"clip_model": "qrels-demo-clip", "clip_pretrained": "demo", "truth_path":
+    "truth.jsonl"}}``: a relative ``truth_path``, and a relative ``clip_pretrained`` that names a
+    file in the bundle, become absolute paths inside the bundle.
+
+    Raises:
+        BundleError: the file is not a JSON object with a ``settings`` object, or a relative path
+            leaves the bundle.
+    """
+    path = root / SETTINGS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"not valid JSON: {e}", file=SETTINGS_FILE) from e
+    if not isinstance(obj, dict) or not isinstance(obj.get("settings", {}), dict):
+        raise BundleError(
+            'must be a JSON object like {"settings": {"clip_model": "ViT-B-32"}}', file=SETTINGS_FILE
+        )
+    settings = dict(obj.get("settings") or {})
+    bundle = root.resolve()
+    for key in _PATH_SETTINGS:
+        value = settings.get(key)
+        if not isinstance(value, str) or not value.strip() or Path(value).is_absolute():
+            continue
+        resolved = (bundle / value).resolve()
+        if key == "clip_pretrained" and not resolved.is_file():
+            continue  # an open_clip tag, not a file
+        if not _within(resolved, bundle):
+            raise BundleError(f"setting {key!r} path {value!r} leaves the bundle folder", file=SETTINGS_FILE)
+        settings[key] = str(resolved)
+    return settings
+
 
 def read_native_bundle(root: Path, *, allowed_roots: tuple[Path, ...] = ()) -> ParsedBundle:
     """Parse a native bundle: ``items.jsonl``, ``queries.jsonl``, ``qrels.tsv``, ``images/``."""
@@ -215,4 +259,5 @@ def read_native_bundle(root: Path, *, allowed_roots: tuple[Path, ...] = ()) -> P
             )
         )
 
-    return ParsedBundle(root, "native", items, queries, read_qrels_tsv(root / "qrels.tsv", "qrels.tsv"))
+    qrels = read_qrels_tsv(root / "qrels.tsv", "qrels.tsv")
+    return ParsedBundle(root, "native", items, queries, qrels, settings=read_bundle_settings(root))

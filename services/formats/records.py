@@ -75,3 +75,5 @@ class ParsedBundle:
     qrels: list[QrelRecord]
     # Benchmark formats ship no images: a missing file is then a placeholder, not an error.
     allow_missing_images: bool = False
+    # The dataset's settings the bundle carries (native ``dataset.json``), checked at import.
+    settings: dict[str, Any] = field(default_factory=dict)

@@ -26,7 +26,7 @@ from services.core.auth import SYSTEM, Actor, allow
 from services.core.config import load_settings
 from services.core.errors import BundleError, DatasetExistsError, ValidationError
 from services.core.media import ImageInfo, ImageProblem, MediaStore, inspect_image
-from services.datasets.settings import DatasetSettings
+from services.datasets.settings import DatasetSettings, check_settings
 from services.formats.beir import read_beir
 from services.formats.circo import read_circo
 from services.formats.cirr import read_cirr
@@ -34,7 +34,7 @@ from services.formats.fashioniq import read_fashioniq
 from services.formats.mbeir import read_mbeir
 from services.formats.mcmr import read_mcmr
 from services.formats.merit import read_merit
-from services.formats.native import read_native_bundle
+from services.formats.native import SETTINGS_FILE, read_native_bundle
 from services.formats.records import ImageSource, ParsedBundle
 
 log = logging.getLogger(__name__)
@@ -209,6 +209,7 @@ def import_parsed(
         raise DatasetExistsError(f"dataset {name!r} exists already; pass --replace to overwrite it")
 
     check_references(bundle)
+    settings = _bundle_settings(bundle)
     sources = [it.image for it in bundle.items if it.image is not None]
     sources += [src for q in bundle.queries for src in q.ref_images]
     infos = _inspect_sources(sources, bundle.allow_missing_images, progress)
@@ -231,7 +232,7 @@ def import_parsed(
             name=name,
             source_format=bundle.format,
             source_path=str(bundle.root),
-            settings=DatasetSettings().as_stored(),
+            settings=settings.as_stored(),
             is_demo=is_demo,
             created_by_id=actor.id,
         )
@@ -322,6 +323,16 @@ def import_parsed(
     )
     log.info("imported %s: %s", name, report)
     return report
+
+
+def _bundle_settings(bundle: ParsedBundle) -> DatasetSettings:
+    """The defaults with the settings the bundle carries, each checked as ``datasets set`` would."""
+    try:
+        settings = DatasetSettings().changed(bundle.settings)
+        check_settings(settings, bundle.settings)
+    except ValidationError as e:
+        raise BundleError(str(e), file=SETTINGS_FILE) from e
+    return settings
 
 
 def _dimensions(src: ImageSource | None, infos: dict[Path, ImageInfo | None]) -> dict:

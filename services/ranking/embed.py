@@ -17,14 +17,20 @@ from models.embedder import ClipEmbedder
 from models.store import EmbeddingStore, text_key
 from services.core.auth import SYSTEM, Actor, allow
 from services.core.config import load_settings
+from services.core.errors import ValidationError
 from services.core.media import MediaStore
 from services.ranking.models import embedder_for, store_for
 from services.ranking.pool import load_pool, load_queries, load_ref_images
 from services.ranking.rankers import Progress
+from services.ranking.ray_engine import RayOptions, check_ray, embed_with_ray
 
 log = logging.getLogger(__name__)
 
 EMBED_CHUNK = 2048  # images per stored shard: an interrupted run loses at most one chunk
+LOCAL, RAY = "local", "ray"
+ENGINES = (LOCAL, RAY)  # local: this process (DataLoader workers decode); ray: Ray Data
+# Progress stage names of the text kinds.
+_TEXT_STAGES = {"text": "embedding item texts", "query": "embedding queries"}
 
 
 @dataclass(frozen=True)
@@ -46,11 +52,19 @@ def embed_dataset(
     data_dir: Path | None = None,
     progress: Progress | None = None,
     actor: Actor = SYSTEM,
+    engine: str = LOCAL,
+    ray: RayOptions | None = None,
 ) -> EmbedReport:
     """Embed every item image, item text and query text not stored yet (resumable).
 
     Unreadable images are reported by item id and skipped; the rest of the job goes on.
+    ``engine`` ``ray`` runs the same work on Ray Data (:mod:`services.ranking.ray_engine`), on a
+    local Ray or the cluster that ``ray`` names, into the same store.
     """
+    if engine not in ENGINES:
+        raise ValidationError(f"unknown embedding engine {engine!r}; use one of {', '.join(ENGINES)}")
+    if engine == RAY:
+        check_ray()
     with db.read() as s:
         pool = load_pool(s, dataset)
         queries = load_queries(s, pool.dataset_id)
@@ -67,6 +81,23 @@ def embed_dataset(
     for sha, ext in ref_images:
         by_key.setdefault(sha, (f"query-ref:{sha[:12]}", media.original_path(sha, ext or "jpg")))
     todo = store.missing("image", list(by_key))
+    if engine == RAY:
+        item_texts = dict(zip(pool.text_keys, pool.texts, strict=True))
+        query_texts = {text_key(t): t for t in queries.texts}
+        images = {key: by_key[key][1] for key in todo}
+        done = embed_with_ray(
+            embedder, store, images, item_texts, query_texts, options=ray, progress=progress
+        )
+        failed_images = [(by_key[key][0], reason) for key, reason in done.failed]
+        stored = done.stored
+        return EmbedReport(
+            embedder.model_key,
+            stored.get("image", 0),
+            len(by_key) - len(todo),
+            stored.get("text", 0),
+            stored.get("query", 0),
+            failed_images,
+        )
     failed: list[tuple[str, str]] = []
     embedded = 0
     for start in range(0, len(todo), EMBED_CHUNK):
@@ -99,5 +130,5 @@ def _embed_texts(
         chunk = todo[start : start + EMBED_CHUNK]
         store.put(kind, chunk, embedder.embed_texts([texts[k] for k in chunk]))
         if progress is not None:
-            progress(f"embedding {kind}s", min(start + EMBED_CHUNK, len(todo)), len(todo))
+            progress(_TEXT_STAGES[kind], min(start + EMBED_CHUNK, len(todo)), len(todo))
     return len(todo)

@@ -11,10 +11,19 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from models.embedder import DEMO_CHECKPOINT, DEMO_MODEL, ClipEmbedder, ModelLoadError, load_clip
+from db.session import Database
+from models.embedder import (
+    DEMO_CHECKPOINT,
+    DEMO_MODEL,
+    ClipEmbedder,
+    ModelLoadError,
+    check_weights,
+    load_clip,
+)
 from models.store import EmbeddingStore
 from services.core.config import load_settings
-from services.core.errors import ModelUnavailable
+from services.core.errors import ModelUnavailable, ValidationError
+from services.core.lookups import dataset_or_404
 from services.datasets.settings import DatasetSettings
 
 DEFAULT_MODEL = "ViT-B-32"
@@ -33,13 +42,60 @@ def model_for(settings: DatasetSettings) -> tuple[str, str]:
     return model, pretrained
 
 
+def choose_model(
+    settings: DatasetSettings, model: str | None = None, pretrained: str | None = None
+) -> tuple[str, str]:
+    """(model, pretrained) for one run: a choice made for it (the CLI's ``--model``/``--pretrained``)
+    over the dataset's :func:`model_for`.
+
+    ``pretrained`` alone keeps the dataset's model; ``model`` alone keeps the dataset's weights if
+    they are that model's (the demo model's are its shipped checkpoint).
+
+    Raises:
+        ValidationError: a model other than the dataset's without ``pretrained``.
+    """
+    base_model, base_pretrained = model_for(settings)
+    model = model or base_model
+    if not pretrained:
+        if model == base_model:
+            pretrained = base_pretrained
+        elif model == DEMO_MODEL:
+            pretrained = "demo"
+        else:
+            raise ValidationError(
+                f"model {model!r} needs its weights too: give --pretrained with an open_clip tag of "
+                f"{model!r} or a checkpoint file (the dataset's {base_pretrained!r} belongs to {base_model!r})"
+            )
+    if model == DEMO_MODEL and pretrained == "demo":
+        pretrained = str(DEMO_CHECKPOINT)
+    return model, pretrained
+
+
+def check_model_choice(settings: DatasetSettings) -> None:
+    """Check, without loading weights, that a dataset's model and weights name something loadable.
+
+    Raises:
+        ValidationError: an unknown model, a tag that is not one of the model's, or a missing file.
+    """
+    try:
+        check_weights(*model_for(settings))
+    except ModelLoadError as e:
+        raise ValidationError(
+            f"{e} (set clip_model and clip_pretrained together: the model and one of its tags or a "
+            "checkpoint file)"
+        ) from e
+
+
 _embedders: dict[tuple[str, str], ClipEmbedder] = {}
 _embedders_lock = threading.Lock()
 
 
-def embedder_for(settings: DatasetSettings) -> ClipEmbedder:
-    """The process-wide embedder for a dataset's model (loaded once)."""
-    key = model_for(settings)
+def embedder_for(
+    settings: DatasetSettings, model: str | None = None, pretrained: str | None = None
+) -> ClipEmbedder:
+    """The process-wide embedder for a dataset's model, or for ``model``/``pretrained`` when given
+    (:func:`choose_model`); each is loaded once."""
+    key = choose_model(settings, model, pretrained) if model or pretrained else model_for(settings)
     with _embedders_lock:
         if key not in _embedders:
             try:
@@ -52,3 +108,21 @@ def embedder_for(settings: DatasetSettings) -> ClipEmbedder:
 def store_for(embedder: ClipEmbedder, data_dir: Path | None = None) -> EmbeddingStore:
     """The embedding store of ``embedder``'s model under the data folder (``QRELS_DATA_DIR``)."""
     return EmbeddingStore((data_dir or load_settings().data_dir) / "embeddings", embedder.model_key)
+
+
+def chosen_embedder(
+    db: Database, dataset: str, model: str | None = None, pretrained: str | None = None
+) -> ClipEmbedder | None:
+    """The embedder of a run's own model choice for ``dataset`` (:func:`choose_model`), or ``None``
+    when neither is given (the services then load the dataset's own model, only if they need it).
+
+    Raises:
+        NotFoundError: no such dataset.
+        ValidationError: a model without its weights.
+        ModelUnavailable: the weights cannot be loaded here.
+    """
+    if not model and not pretrained:
+        return None
+    with db.read() as s:
+        settings = DatasetSettings.from_stored(dataset_or_404(s, dataset).settings)
+    return embedder_for(settings, model, pretrained)
