@@ -43,7 +43,7 @@ def render_nginx_site(listen: str, apps: list[str]) -> str:
         raise ValidationError("name at least one app process (--app HOST:PORT)")
     if len(set(apps)) != len(apps):
         raise ValidationError("each app process once: an address is named twice")
-    servers = "\n".join(f"    server {a} max_fails=1 fail_timeout=10s;" for a in apps)
+    servers = "\n".join(f"    server {a} max_fails=3 fail_timeout=10s;" for a in apps)
     return TEMPLATE.read_text(encoding="utf-8").replace("{{servers}}", servers).replace("{{listen}}", listen)
 
 
