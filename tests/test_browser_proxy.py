@@ -1,7 +1,8 @@
 """Several app processes, one PostgreSQL database, nginx in front (deploy/nginx/qrels.conf), Chromium
 through it: two annotators on two processes, each submit stored once, no query in two queues, a
-login that follows the browser to the other process, a logout that holds on every process, and a
-ranking job started on one process shown on the other's Ranking page."""
+login that follows the browser to the other process, a logout that holds on every process, a
+ranking job started on one process shown on the other's Ranking page, and a process that stops
+while its browsers go on on the other."""
 
 from __future__ import annotations
 
@@ -91,6 +92,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                 "a": apps[0],
                 "b": apps[1],
                 "pid": {apps[0]: started[ports[0]].pid, apps[1]: started[ports[1]].pid},
+                "procs": {"a": started[ports[0]], "b": started[ports[1]]},
                 "routes": dict(zip("ab", routes_to(base, apps).values(), strict=True)),
                 "people": people,
                 "data_dir": data_dir,
@@ -300,10 +302,11 @@ def test_a_ranking_job_started_on_one_process_shows_on_the_other(cluster: dict, 
     watcher.log_in("admin", "ranking")
     expect(watcher.page.get_by_text("No ranking job has run on this dataset yet.")).to_be_visible()
     starter.log_in("admin", "ranking")
+    expect(starter.page.get_by_text("No ranking job has run on this dataset yet.")).to_be_visible()
     assert watcher.document_from() == cluster["b"] and starter.document_from() == cluster["a"]
     starter.page.get_by_role("button", name="Embed and rank").click()
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + WAIT / 1000
     while (job := _latest_job(db)) is None:
         assert time.monotonic() < deadline, "no job row"
         time.sleep(0.2)
@@ -319,3 +322,19 @@ def test_a_ranking_job_started_on_one_process_shows_on_the_other(cluster: dict, 
 def _latest_job(db: Database) -> Job | None:
     with db.read() as s:
         return s.scalar(select(Job).order_by(Job.id.desc()).limit(1))
+
+
+def test_when_a_process_stops_its_browsers_go_on_on_another(cluster: dict, browser) -> None:
+    """Last in the module: it stops process A. A browser on A, reloaded, is served by B, logged in."""
+    from playwright.sync_api import expect
+
+    tab = Tab(browser, cluster, "a")
+    tab.log_in("admin", "ranking")
+    assert tab.document_from() == cluster["a"]
+    stop_app(cluster["procs"]["a"])
+    tab.page.reload()
+    expect(tab.page.get_by_text("Signed in as admin")).to_be_visible()
+    expect(tab.page.get_by_role("heading", name="Ranking")).to_be_visible()
+    assert tab.document_from() == cluster["b"]
+    assert tab.page.get_by_label("Password", exact=True).count() == 0
+    tab.context.close()
