@@ -313,7 +313,7 @@ def test_a_ranking_job_started_on_one_process_shows_on_the_other(cluster: dict, 
     assert job.params["runner"].endswith(f":{cluster['pid'][cluster['a']]}")  # it runs in process A
     # B's page (its fragment polls the database every second) shows the job, then its outcome.
     expect(watcher.page.get_by_text(f"Job {job.id} ·")).to_be_visible()
-    expect(watcher.page.get_by_text(f"Job {job.id} · done")).to_be_visible(timeout=120_000)
+    expect(watcher.page.get_by_text(f"Job {job.id} · done")).to_be_visible(timeout=180_000)
     expect(watcher.page.get_by_text(f"ranked {QUERIES} queries")).to_be_visible()
     watcher.context.close()
     starter.context.close()
