@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from db.models import Assignment, Draft, Job, Submission, User
+from db.models import Assignment, Draft, Job, Judgment, Submission, User
 from db.session import Database, dispose_engine
 from demo.writer import generate_demo
 from models.embedder import DEMO_CHECKPOINT
@@ -280,6 +280,8 @@ def test_two_annotators_on_two_processes(cluster: dict, browser) -> None:
         }
         drafts = s.scalar(select(func.count()).select_from(Draft))
         moved = s.scalar(select(Submission.id).where(Submission.assignment_id == int(fourth)))
+        wrong = s.scalars(select(Judgment.query_id).where(Judgment.label == "not_relevant")).all()
+        fourth_query = s.get(Assignment, int(fourth)).query_id
     # Each submit stored exactly once, by the annotator whose assignment it is.
     assert Counter(uid for uid, _, _ in subs) == {ids["ann1"]: 4, ids["ann2"]: 3}
     assert len({aid for _, aid, _ in subs}) == len(subs) == len({tok for _, _, tok in subs})
@@ -288,6 +290,7 @@ def test_two_annotators_on_two_processes(cluster: dict, browser) -> None:
     assert len(per_query) == QUERIES and set(per_query.values()) == {1}
     assert not queues["ann1"] & queues["ann2"]
     assert moved is not None and drafts == 0  # the submit on B discarded the draft A had saved
+    assert wrong == [fourth_query]  # the mark made on A, stored by B
     assert len(set(done["ann1"])) == 4 and len(set(done["ann2"])) == 3
 
 
