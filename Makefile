@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8501
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint format chromium migrate bench clean
+.PHONY: help setup run test lint format chromium nginx migrate bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,14 @@ chromium: ## Install Debian's Chromium for the browser tests when it is missing 
 			|| echo "chromium could not be installed: the browser tests will be skipped"; \
 	else echo "chromium missing and not installable here: the browser tests will be skipped"; fi
 
+nginx: ## Install Debian's nginx for the multi-process test (tests/test_browser_proxy.py) when missing
+	@if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's nginx for the multi-process test"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null) \
+			|| echo "nginx could not be installed: the multi-process test will be skipped"; \
+	else echo "nginx missing and not installable here: the multi-process test will be skipped"; fi
+
 lint: $(VENV)/.dev-installed ## ruff: lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -49,7 +57,7 @@ format: $(VENV)/.dev-installed ## ruff: fix and format
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: $(VENV)/.dev-installed chromium lint ## Set up, then run the whole suite (lint, unit, pages, browser)
+test: $(VENV)/.dev-installed chromium nginx lint ## Set up, then run the whole suite (lint, unit, pages, browser)
 	$(PY) -m pytest
 
 bench: $(VENV)/.dev-installed ## Run the benchmarks in bench/ and append figures to bench/RESULTS.md

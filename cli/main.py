@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from cli import cleaning, data, database, gold, ranking, serve, study, users, work
+from cli import cleaning, data, database, gold, proxy, ranking, serve, study, users, work
 
 app = typer.Typer(help="Qrels Studio: validate and clean retrieval test splits.", no_args_is_help=True)
 app.command("import")(data.import_cmd)
@@ -20,6 +20,7 @@ app.command("export")(cleaning.export_cmd)
 app.command("evaluate")(cleaning.evaluate)
 app.command("simulate")(gold.simulate)
 app.command("serve", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(serve.serve)
+app.command("nginx-config")(proxy.nginx_config)
 
 users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 users_app.command("add")(users.users_add)

@@ -100,3 +100,21 @@ def test_an_expired_claim_gives_no_cookie(db: Database, users) -> None:
             .values(claim_expires_at=utcnow() - timedelta(seconds=1))
         )
     assert sessions.claim(db, started.claim) is None
+
+
+def test_the_media_route_forgets_a_cookie_revoked_by_another_process(
+    db: Database, users, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Images are checked against remembered cookies; a logout elsewhere (only the database knows)
+    reaches them at the next revocation check."""
+    monkeypatch.setattr(sessions, "_MEDIA_RECHECK_S", 0.0)
+    me, other = users["ann1"], users["ann2"]
+    value, token_id = cookie_for(db, me)
+    kept, _ = cookie_for(db, other)
+    assert sessions.media_user(db, value) == me.id and sessions.media_user(db, kept) == other.id
+    with db.write() as s:  # what end_session does in the other process
+        s.execute(update(SessionToken).where(SessionToken.id == token_id).values(revoked_at=utcnow()))
+    assert sessions.media_user(db, value) is None
+    assert sessions.media_user(db, kept) == other.id
+    auth.set_active(db, "ann2", False)  # a deactivation revokes the user's sessions too
+    assert sessions.media_user(db, kept) is None

@@ -29,7 +29,7 @@ import logging
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -234,27 +234,76 @@ def end_session(db: Database, actor: Actor, token_id: int) -> None:
         )
 
 
-# The media route checks the cookie on every thumbnail: remember valid cookies for a few seconds.
+# The media route checks the cookie on every thumbnail (a page asks for 100 at once), so valid
+# cookies are remembered for a while. Revocation lives in the database, and another app process
+# may be the one that revoked: at most every _MEDIA_RECHECK_S, one query asks which remembered
+# tokens were revoked (a logout, a deactivation, a new password) or expired, and forgets them.
 _MEDIA_TTL_S = 30.0
-_media_cache: dict[str, tuple[float, int]] = {}
+_MEDIA_RECHECK_S = 1.0
+
+
+@dataclass
+class _MediaCache:
+    cookies: dict[str, tuple[float, int, int]] = field(default_factory=dict)  # until, user, token
+    checked: float = 0.0  # time.monotonic() of the last revocation check
+
+
+_media_caches: dict[str, _MediaCache] = {}
 _media_lock = threading.Lock()
+
+
+def _forget_revoked(db: Database, cache: _MediaCache) -> None:
+    """Drop the remembered cookies whose tokens were revoked or expired (by any process)."""
+    with _media_lock:
+        tokens = {token for _, _, token in cache.cookies.values()}
+    if not tokens:
+        return
+    now = utcnow()
+    with db.read() as s:
+        live = {
+            token_id
+            for token_id, revoked_at, expires_at in s.execute(
+                select(SessionToken.id, SessionToken.revoked_at, SessionToken.expires_at).where(
+                    SessionToken.id.in_(tokens)
+                )
+            )
+            if revoked_at is None and expires_at > now
+        }
+    gone = tokens - live
+    if gone:
+        with _media_lock:
+            for cookie in [c for c, (_, _, token) in cache.cookies.items() if token in gone]:
+                del cache.cookies[cookie]
 
 
 @public("the media route: a browser's own session cookie is the credential")
 def media_user(db: Database, cookie: str | None) -> int | None:
-    """The user id behind a cookie, for serving images (cached briefly: a page loads 100 at once)."""
+    """The user id behind a cookie, for serving images (remembered; revocations seen within ~1 s)."""
     if not cookie:
         return None
     now = time.monotonic()
     with _media_lock:
-        hit = _media_cache.get(cookie)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        cache = _media_caches.setdefault(db.url, _MediaCache())
+        hit = cache.cookies.get(cookie)
+        recheck = hit is not None and now - cache.checked > _MEDIA_RECHECK_S
+        if recheck:
+            cache.checked = now  # one thread asks; the others go on meanwhile
+    if recheck:
+        try:
+            _forget_revoked(db, cache)
+        except Exception:  # a busy database: forget everything rather than trust it blindly
+            log.warning("could not check remembered sessions for revocation", exc_info=True)
+            with _media_lock:
+                cache.cookies.clear()
+        with _media_lock:
+            hit = cache.cookies.get(cookie)
+    if hit is not None and hit[0] > now:
+        return hit[1]
     restored = restore(db, cookie)
     if restored is None:
         return None
     with _media_lock:
-        if len(_media_cache) > 10_000:
-            _media_cache.clear()
-        _media_cache[cookie] = (now + _MEDIA_TTL_S, restored.actor.id)
+        if len(cache.cookies) > 10_000:
+            cache.cookies.clear()
+        cache.cookies[cookie] = (now + _MEDIA_TTL_S, restored.actor.id, restored.token_id)
     return restored.actor.id

@@ -574,6 +574,8 @@ class Workbench {
       problem[1]();
       return;
     }
+    // The submit carries the work: a draft still due would land after it, on a submitted query.
+    clearTimeout(this.draftTimer);
     this.pending = { aid: this.aid, v: this.v, token: token(), work: this.work, ms: Math.round(performance.now() - this.startedAt) };
     store(`qs:wb:${this.user}:pending`, this.pending);
     this.wb.classList.add("saving");
