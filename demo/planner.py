@@ -8,7 +8,8 @@ On top of the exact answers the planner plants errors a real pipeline would make
 * bad queries: ``contradictory`` (two values of one attribute) or ``unanswerable`` (a
   combination no item has), whose qrels still carry one or two near misses;
 * query variants: pairs of queries with identical conditions, one template-``generated`` and one
-  casual ``human`` phrasing, sharing a ``group`` id.
+  casual ``human`` phrasing, sharing a ``group`` id;
+* single-modality queries: conditions that one modality alone answers (:mod:`demo.shortcuts`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from demo.shortcuts import plant_single_modality
 from demo.text import query_text
 from demo.vocabulary import (
     ATTRIBUTES,
@@ -90,6 +92,7 @@ class PlannedQuery:
     false_negatives: tuple[int, ...] = ()
     wrong_positives: dict[int, str] | None = None
     text: str = ""
+    single_modality: str | None = None  # "image", "text" or "both": one modality alone answers it
 
     def labelled(self) -> list[int]:
         """The items written to ``qrels.tsv``: true positives less false negatives, plus wrong positives."""
@@ -294,4 +297,6 @@ def plan_queries(
                 break
     for q in queries:
         q.text = query_text(q.conditions, q.language, q.source, rng)
+    # Last, so every line it leaves alone is what this seed gave before it existed.
+    plant_single_modality(queries, items, planner.index, planner.used_keys, rng, max_positives=MAX_POSITIVES)
     return queries

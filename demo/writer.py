@@ -55,6 +55,7 @@ class DemoSummary:
             ones on good queries plus the near misses carried by bad queries).
         n_bad_queries: contradictory plus unanswerable queries.
         n_groups: generated/human query pairs.
+        n_single_modality: queries one modality alone answers (planted, or by chance).
     """
 
     out_dir: Path
@@ -65,6 +66,7 @@ class DemoSummary:
     n_wrong_positives: int
     n_bad_queries: int
     n_groups: int
+    n_single_modality: int = 0
 
 
 def _dumps(obj: Any) -> str:
@@ -130,12 +132,15 @@ def generate_demo(
          "wrong_positive_violations": {"it000007": "colour"},
          "bad": null | "contradictory" | "unanswerable",
          "source": "generated" | "human",
-         "group": null | "g0001"}
+         "group": null | "g0001",
+         "single_modality": null | "image" | "text" | "both"}  # one modality alone answers it
 
     Condition values are strings, except that a contradictory query's contradicted attribute
     holds a list of two values, meaning "must be both" (which no item is). Every id list is
     sorted, and ``labelled_positives`` = (``true_positives`` − ``false_negatives``) ∪
-    ``wrong_positives``.
+    ``wrong_positives``. ``single_modality`` names the modality whose conditions alone (with the
+    type) select exactly the true positives: the planted single-modality queries (conditions of
+    one modality only, :mod:`demo.shortcuts`) and any query where it happens by chance.
 
     Args:
         out_dir: the bundle folder; created if missing, must be empty unless ``overwrite``.
@@ -247,6 +252,7 @@ def generate_demo(
                     "bad": q.bad,
                     "source": q.source,
                     "group": q.group,
+                    "single_modality": q.single_modality,
                 }
             )
         )
@@ -268,6 +274,7 @@ def generate_demo(
         n_wrong_positives=n_wrong_positives,
         n_bad_queries=sum(q.bad is not None for q in queries),
         n_groups=len({q.group for q in queries if q.group is not None}),
+        n_single_modality=sum(q.single_modality is not None for q in queries),
     )
     finished = time.perf_counter()
     logger.info(

@@ -182,8 +182,10 @@ def test_planted_errors_are_consistent_with_qrels(bundle: tuple[DemoSummary, dic
         if line["bad"] is None:
             assert tp - fn, f"{qid} keeps no labelled true positive"
             assert len(tp) <= MAX_POSITIVES
-            assert any(a in line["conditions"] for a in VISUAL_ATTRIBUTES), qid
-            assert any(a in line["conditions"] for a in TEXT_ATTRIBUTES), qid
+            visual = any(a in line["conditions"] for a in VISUAL_ATTRIBUTES)
+            textual = any(a in line["conditions"] for a in TEXT_ATTRIBUTES)
+            # Dual evidence, except for the planted single-modality queries (one modality only).
+            assert (visual and textual) or line["single_modality"] == ("image" if visual else "text"), qid
             assert all(isinstance(v, str) for v in line["conditions"].values())
             assert line["target_id"] in tp
         else:
@@ -221,6 +223,41 @@ def test_every_kind_of_error_is_planted(bundle: tuple[DemoSummary, dict[str, Any
     assert {t["bad"] for t in truth} == {None, "contradictory", "unanswerable"}
     assert summary.n_groups >= 1
     assert {q["language"] for q in data["queries"]} == {"en", "de"}
+
+
+def _select(items: dict[str, Any], conditions: dict[str, Any]) -> list[str]:
+    return sorted(i for i, item in items.items() if not _violated(item["attributes"], conditions))
+
+
+def test_single_modality_queries_are_planted_and_recorded(bundle: tuple[DemoSummary, dict[str, Any]]) -> None:
+    summary, data = bundle
+    items, truth = data["items"], data["truth"]
+    kinds = {t["single_modality"] for t in truth}
+    assert {"image", "text"} <= kinds <= {None, "image", "text", "both"}
+    assert summary.n_single_modality == sum(t["single_modality"] is not None for t in truth)
+    planted = 0
+    for line in truth:
+        conditions, kind = line["conditions"], line["single_modality"]
+        image_part = {a: v for a, v in conditions.items() if a == "type" or a in VISUAL_ATTRIBUTES}
+        text_part = {a: v for a, v in conditions.items() if a == "type" or a in TEXT_ATTRIBUTES}
+        image_alone = len(image_part) > 1 and _select(items, image_part) == line["true_positives"]
+        text_alone = len(text_part) > 1 and _select(items, text_part) == line["true_positives"]
+        if line["bad"] is not None:
+            assert kind is None
+            continue
+        assert kind == (
+            "both"
+            if image_alone and text_alone
+            else "image"
+            if image_alone
+            else "text"
+            if text_alone
+            else None
+        )
+        if len(image_part) == len(conditions) or len(text_part) == len(conditions):
+            planted += 1  # a planted one: no error planted on it, not in a group
+            assert not line["false_negatives"] and not line["wrong_positives"] and line["group"] is None
+    assert planted >= 4
 
 
 def test_summary_matches_files(bundle: tuple[DemoSummary, dict[str, Any]]) -> None:
