@@ -130,43 +130,46 @@ def on_pick() -> None:
         answer(None)
 
 
+triaged = any(e.suspicion is not None for e in queue)  # the triage columns only once ranking made them
+rows = []
+for e in queue:
+    row = {
+        "": "▶" if e.query_id == current else "",
+        "query": e.ext_id,
+        "text": e.text,
+        "in dispute": ", ".join(SHORT_KINDS[k] for k in e.kinds),
+        "items": e.n_items,
+        "annotators": e.n_annotators,
+        "settled": "yes" if e.resolved else "no",
+    }
+    if triaged:
+        row["suspicion"] = NONE if e.suspicion is None else f"{e.suspicion:.2f}"
+        row["one modality"] = NONE if e.shortcut is None else SHORTCUT_WORDS.get(e.shortcut, e.shortcut)
+    rows.append(row)
+# Fixed widths that add up to less than the main column at 1440 px, sidebar open.
+widths = {
+    "": st.column_config.TextColumn(width=28),
+    "query": st.column_config.TextColumn(width=80),
+    "text": st.column_config.TextColumn(width=220 if triaged else 300),
+    "in dispute": st.column_config.TextColumn(
+        width=190 if triaged else 230, help="what the annotators disagree on"
+    ),
+    "items": st.column_config.NumberColumn(width=60, help="items in dispute"),
+    "annotators": st.column_config.NumberColumn(width=85),
+    "settled": st.column_config.TextColumn(width=65),
+}
+if triaged:
+    widths["suspicion"] = st.column_config.TextColumn(
+        width=75, help="how suspicious the rankers find the labels (0-1), computed after ranking"
+    )
+    widths["one modality"] = st.column_config.TextColumn(width=110, help="modality shortcut")
 with st.expander(f"All {len(queue)} cases (click a row to open it)", icon=":material/table_rows:"):
     st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "": "▶" if e.query_id == current else "",
-                    "query": e.ext_id,
-                    "text": e.text,
-                    "in dispute": ", ".join(SHORT_KINDS[k] for k in e.kinds),
-                    "items": e.n_items,
-                    "annotators": e.n_annotators,
-                    "settled": "yes" if e.resolved else "no",
-                    "suspicion": NONE if e.suspicion is None else f"{e.suspicion:.2f}",
-                    "one modality": NONE
-                    if e.shortcut is None
-                    else SHORTCUT_WORDS.get(e.shortcut, e.shortcut),
-                }
-                for e in queue
-            ]
-        ),
+        pd.DataFrame(rows),
         hide_index=True,
         width="stretch",
         height=min(35 * len(queue) + 40, 320),
-        # Fixed widths that add up to less than the main column at 1440 px, sidebar open.
-        column_config={
-            "": st.column_config.TextColumn(width=28),
-            "query": st.column_config.TextColumn(width=80),
-            "text": st.column_config.TextColumn(width=220),
-            "in dispute": st.column_config.TextColumn(width=190, help="what the annotators disagree on"),
-            "items": st.column_config.NumberColumn(width=60, help="items in dispute"),
-            "annotators": st.column_config.NumberColumn(width=85),
-            "settled": st.column_config.TextColumn(width=65),
-            "suspicion": st.column_config.TextColumn(
-                width=75, help="how suspicious the rankers find the labels (0-1), computed after ranking"
-            ),
-            "one modality": st.column_config.TextColumn(width=110, help="modality shortcut"),
-        },
+        column_config=widths,
         on_select=on_pick,
         selection_mode="single-row",
         key="rv_table",
