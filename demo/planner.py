@@ -211,7 +211,11 @@ class _QueryPlanner:
 
 
 def plan_queries(
-    items: Sequence[Mapping[str, str]], n_queries: int, rng: random.Random
+    items: Sequence[Mapping[str, str]],
+    n_queries: int,
+    rng: random.Random,
+    *,
+    single_modality_share: float = 0.0,
 ) -> list[PlannedQuery]:
     """Build every query line (in output order) with its planted truth and its text.
 
@@ -219,6 +223,8 @@ def plan_queries(
         items: every item's attributes, in item order.
         n_queries: query lines to plan, group variants included.
         rng: the random source; every choice is drawn from it, in a fixed order.
+        single_modality_share: share of the good query lines made single-modality
+            (:mod:`demo.shortcuts`); 0 plants none and leaves every line as before that option.
 
     Returns:
         The query lines, in the order they are written.
@@ -298,5 +304,13 @@ def plan_queries(
     for q in queries:
         q.text = query_text(q.conditions, q.language, q.source, rng)
     # Last, so every line it leaves alone is what this seed gave before it existed.
-    plant_single_modality(queries, items, planner.index, planner.used_keys, rng, max_positives=MAX_POSITIVES)
+    plant_single_modality(
+        queries,
+        items,
+        planner.index,
+        planner.used_keys,
+        rng,
+        max_positives=MAX_POSITIVES,
+        share=single_modality_share,
+    )
     return queries

@@ -8,8 +8,9 @@ plants some queries that break it, so the tool's modality-shortcut flags can be 
 * ``text``: the conditions are the type plus material and brand (and the size when needed), named
   only in the item text.
 
-They are made from good query lines with no planted error (no group, no false negative, no wrong
-positive), after every other choice, so the other lines of a seed stay as they were. Every query's
+They are made, when asked (``single_modality_share``), from good query lines with no planted error
+(no group, no false negative, no wrong positive), after every other choice, so the other lines of a
+seed stay as they were. Every query's
 truth says which modality alone pins down its positives (:func:`single_modality`): the planted ones
 by construction, and any other query whose conditions of one modality (with its type) select
 exactly its true positives.
@@ -29,7 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SINGLE_MODALITY_SHARE", "plant_single_modality", "single_modality"]
 
-#: Share of the good query lines turned into single-modality ones (half image, half text).
+#: Share of the good query lines the app's demo (``cli.py setup``, ``cli.py demo``) turns into
+#: single-modality ones, half image and half text. ``generate_demo`` plants none unless asked, so a
+#: seed's catalogue and the figures measured on it stay what they were.
 SINGLE_MODALITY_SHARE = 0.10
 
 
@@ -82,7 +85,7 @@ def plant_single_modality(
     rng: random.Random,
     *,
     max_positives: int,
-    share: float = SINGLE_MODALITY_SHARE,
+    share: float,
 ) -> None:
     """Turn some clean good query lines into single-modality ones (in place), then record for
     every line which modality alone answers it (``PlannedQuery.single_modality``)."""

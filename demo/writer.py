@@ -117,6 +117,7 @@ def generate_demo(
     workers: int | None = None,
     overwrite: bool = False,
     image_size: int = IMAGE_SIZE,
+    single_modality_share: float = 0.0,
 ) -> DemoSummary:
     """Generate a demo catalogue with planted truth as a native bundle in ``out_dir``.
 
@@ -153,6 +154,9 @@ def generate_demo(
         overwrite: replace the demo files (the four bundle files and ``images/``) in a
             non-empty ``out_dir``; other files there are left alone.
         image_size: width and height of the images in pixels.
+        single_modality_share: share of the good query lines planted as single-modality queries
+            (0 to 0.5; :data:`demo.shortcuts.SINGLE_MODALITY_SHARE` is what the app's demo uses).
+            0 plants none, and the catalogue of a seed is what it was before this option.
 
     Returns:
         Counts of what was written.
@@ -160,7 +164,7 @@ def generate_demo(
     Raises:
         DemoError: ``out_dir`` is a non-empty folder and ``overwrite`` is false, or is a file;
             ``n_items`` < 50; ``n_queries`` < 1 or > ``n_items``; ``workers`` < 1;
-            ``image_size`` < 32.
+            ``image_size`` < 32; ``single_modality_share`` outside 0 to 0.5.
     """
     out_dir = Path(out_dir)
     if n_items < _MIN_ITEMS:
@@ -178,6 +182,8 @@ def generate_demo(
         raise DemoError(f"workers is {workers}; use at least 1 (or leave it unset)")
     if image_size < 32:
         raise DemoError(f"image_size is {image_size}; use at least 32 pixels")
+    if not 0.0 <= single_modality_share <= 0.5:
+        raise DemoError(f"single_modality_share is {single_modality_share}; use a share from 0 to 0.5")
     _prepare_out_dir(out_dir, overwrite)
 
     started = time.perf_counter()
@@ -209,7 +215,7 @@ def generate_demo(
                 }
             )
         )
-    queries = plan_queries(items, n_queries, rng)
+    queries = plan_queries(items, n_queries, rng, single_modality_share=single_modality_share)
     planned = time.perf_counter()
 
     render_images(jobs, image_size, workers)

@@ -182,10 +182,8 @@ def test_planted_errors_are_consistent_with_qrels(bundle: tuple[DemoSummary, dic
         if line["bad"] is None:
             assert tp - fn, f"{qid} keeps no labelled true positive"
             assert len(tp) <= MAX_POSITIVES
-            visual = any(a in line["conditions"] for a in VISUAL_ATTRIBUTES)
-            textual = any(a in line["conditions"] for a in TEXT_ATTRIBUTES)
-            # Dual evidence, except for the planted single-modality queries (one modality only).
-            assert (visual and textual) or line["single_modality"] == ("image" if visual else "text"), qid
+            assert any(a in line["conditions"] for a in VISUAL_ATTRIBUTES), qid
+            assert any(a in line["conditions"] for a in TEXT_ATTRIBUTES), qid
             assert all(isinstance(v, str) for v in line["conditions"].values())
             assert line["target_id"] in tp
         else:
@@ -229,8 +227,9 @@ def _select(items: dict[str, Any], conditions: dict[str, Any]) -> list[str]:
     return sorted(i for i, item in items.items() if not _violated(item["attributes"], conditions))
 
 
-def test_single_modality_queries_are_planted_and_recorded(bundle: tuple[DemoSummary, dict[str, Any]]) -> None:
-    summary, data = bundle
+def test_single_modality_queries_are_planted_and_recorded(tmp_path: Path) -> None:
+    summary = generate_demo(tmp_path / "b", n_items=300, n_queries=60, seed=3, single_modality_share=0.1)
+    data = _load(tmp_path / "b")
     items, truth = data["items"], data["truth"]
     kinds = {t["single_modality"] for t in truth}
     assert {"image", "text"} <= kinds <= {None, "image", "text", "both"}
@@ -257,7 +256,24 @@ def test_single_modality_queries_are_planted_and_recorded(bundle: tuple[DemoSumm
         if len(image_part) == len(conditions) or len(text_part) == len(conditions):
             planted += 1  # a planted one: no error planted on it, not in a group
             assert not line["false_negatives"] and not line["wrong_positives"] and line["group"] is None
+            assert (
+                len(line["true_positives"]) <= MAX_POSITIVES and line["target_id"] in line["true_positives"]
+            )
     assert planted >= 4
+
+
+def test_no_single_modality_query_is_planted_unless_asked(
+    bundle: tuple[DemoSummary, dict[str, Any]], tmp_path: Path
+) -> None:
+    summary, data = bundle
+    for line in data["truth"]:  # no query names one modality only; chance ones are still recorded
+        if line["bad"] is None:
+            conditions = set(line["conditions"])
+            assert conditions & set(VISUAL_ATTRIBUTES) and conditions & set(TEXT_ATTRIBUTES)
+    assert summary.n_single_modality == sum(t["single_modality"] is not None for t in data["truth"])
+    with pytest.raises(DemoError, match="single_modality_share"):
+        generate_demo(tmp_path / "never", n_items=60, n_queries=5, single_modality_share=0.9)
+    assert not (tmp_path / "never").exists()
 
 
 def test_summary_matches_files(bundle: tuple[DemoSummary, dict[str, Any]]) -> None:

@@ -22,6 +22,7 @@ from db.enums import JobStatus
 from db.models import Dataset, Query, User
 from db.session import Database, dispose_engine
 from db.triage import QueryTriage
+from demo.shortcuts import SINGLE_MODALITY_SHARE
 from demo.triage_truth import front_shares, load_truth, modality_scores
 from demo.writer import generate_demo
 from models.embedder import DEMO_CHECKPOINT
@@ -48,7 +49,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database, P
         mp.setenv("QRELS_DATA_DIR", str(root / "data"))
         migrate.upgrade(url)
         db = Database(url)
-        generate_demo(root / "bundle", n_items=400, n_queries=60, seed=SEED)
+        generate_demo(
+            root / "bundle", n_items=400, n_queries=60, seed=SEED, single_modality_share=SINGLE_MODALITY_SHARE
+        )
         import_bundle(db, root / "bundle", "demo", is_demo=True)
         update_settings(db, "demo", dict(DEMO_SETTINGS))
         make_users(db)

@@ -388,7 +388,7 @@ def compute_consensus(
         key=lambda o: o.ext_id,
     )
     if policy.shortcuts == DROP:
-        outcomes = drop_single_modality(db, dataset_id, outcomes)
+        outcomes = drop_single_modality(db, dataset_id, outcomes, actor=actor)
     competence = crowd.competence(data) if crowd is not None else ()
     return ConsensusResult(
         dataset, dataset_id, policy, outcomes, _agreement(data, votes), data.newest, competence

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from db.enums import Shortcut
+from db.enums import Role, Shortcut
 from db.session import Database
 from services.cleaning.decisions import DROP_SHORTCUT, QueryOutcome
+from services.core.auth import SYSTEM, Actor, allow
 from services.triage.views import shortcuts_by_query
 
 #: How a dropped query's detail names its shortcut.
@@ -21,7 +22,10 @@ SOLVED_BY = {
 }
 
 
-def drop_single_modality(db: Database, dataset_id: int, outcomes: list[QueryOutcome]) -> list[QueryOutcome]:
+@allow(Role.ADMIN, Role.REVIEWER)
+def drop_single_modality(
+    db: Database, dataset_id: int, outcomes: list[QueryOutcome], *, actor: Actor = SYSTEM
+) -> list[QueryOutcome]:
     """``outcomes`` with every kept query that one modality alone solves turned into a dropped one."""
     with db.read() as s:
         shortcuts = shortcuts_by_query(s, dataset_id)
