@@ -24,6 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DATASET = "demo"
+WORDS = {
+    "false_negative": "planted false negatives",
+    "wrong_positive": "planted wrong positives",
+    "bad_query": "planted bad queries",
+    "all": "all planted problems",
+}
 ANNOTATOR = "bench_annotator"
 
 
@@ -159,7 +165,7 @@ def main() -> None:
     where = f"(demo {args.items:,} items, {args.queries} queries, seed {args.seed})"
     for kind in (*PROBLEM_KINDS, "all"):
         append_row(
-            f"planted {kind.replace('_', ' ')}s in the first 20 % of the queue {where}",
+            f"{WORDS[kind]} in the first 20 % of the queue {where}",
             f"problems_first {pct(shares['problems_first'][kind])}, shuffled {pct(shares['shuffled'][kind])} "
             f"(ceiling {pct(ceiling[kind])}: no queue holds more, its first 20 % has room for so many queries)",
             command,
