@@ -10,9 +10,11 @@ the dataset's queue order (:mod:`services.triage.order`).
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
+from itertools import groupby
 
+import numpy as np
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
@@ -31,8 +33,8 @@ log = logging.getLogger(__name__)
 
 INSERT_BATCH = 5_000
 
-#: ranker name -> query id -> [(item id, score)], best first
-Runs = dict[str, dict[int, list[tuple[int, float]]]]
+#: ranker name -> query id -> (item ids, scores), best first; arrays keep a 10,000-query run small
+Runs = dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]
 
 
 @dataclass(frozen=True)
@@ -67,16 +69,26 @@ def load_runs(s: Session, dataset_id: int) -> Runs:
         )
     ).all()
     for run_id, name in named:
-        lists: dict[int, list[tuple[int, float]]] = defaultdict(list)
+        lists: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         rows = s.execute(
             select(Candidate.query_id, Candidate.item_id, Candidate.score)
             .where(Candidate.run_id == run_id)
             .order_by(Candidate.query_id, Candidate.rank)
+            .execution_options(yield_per=20_000)
         )
-        for query_id, item_id, score in rows:
-            lists[query_id].append((item_id, score))
-        runs[name] = dict(lists)
+        for query_id, group in groupby(rows, key=lambda row: row[0]):
+            hits = [(item_id, score) for _, item_id, score in group]
+            lists[query_id] = (
+                np.fromiter((i for i, _ in hits), dtype=np.int64, count=len(hits)),
+                np.fromiter((sc for _, sc in hits), dtype=np.float64, count=len(hits)),
+            )
+        runs[name] = lists
     return runs
+
+
+def _hits(run: dict[int, tuple[np.ndarray, np.ndarray]], query_id: int) -> Hits:
+    found = run.get(query_id)
+    return list(zip(found[0].tolist(), found[1].tolist(), strict=True)) if found is not None else []
 
 
 def load_positives(s: Session, dataset_id: int) -> dict[int, set[int]]:
@@ -97,14 +109,14 @@ def load_positives(s: Session, dataset_id: int) -> dict[int, set[int]]:
 def triage_rows(runs: Runs, positives: dict[int, set[int]], r: int) -> tuple[list[dict], dict[str, float]]:
     """Every query's triage row (as insert values) and the rankers' weights, from runs and qrels."""
     per_ranker = {
-        name: [r_precision(run.get(qid, []), pos) for qid, pos in positives.items() if pos]
+        name: [r_precision(_hits(run, qid), pos) for qid, pos in positives.items() if pos]
         for name, run in runs.items()
     }
     weights = ranker_weights(per_ranker)
     now = utcnow()
     rows = []
     for qid, pos in positives.items():
-        lists: dict[str, Hits] = {name: run.get(qid, []) for name, run in runs.items()}
+        lists: dict[str, Hits] = {name: _hits(run, qid) for name, run in runs.items()}
         found = suspicion(lists, pos, weights)
         rows.append(
             {
