@@ -51,7 +51,8 @@ def assign(
 
     Existing assignments are kept, so the call is incremental and idempotent. Each query goes to
     the annotators with the fewest assignments in the dataset (ties by name), never one who has
-    it already; each queue is then put in the dataset's ``queue_order`` (services.triage.order). The dataset row is locked for the transaction, so concurrent calls from several
+    it already; each queue is then put in the dataset's ``queue_order`` (services.triage.order).
+    The dataset row is locked for the transaction, so concurrent calls from several
     app processes cannot push a query past the overlap. Gold queries are mixed into each chosen
     annotator's queue at the dataset's ``gold_rate`` (see the module doc).
 
