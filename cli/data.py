@@ -41,15 +41,29 @@ def demo(
     queries: int = typer.Option(200, "--queries", help="Number of queries."),
     seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same files."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out folder."),
+    single_modality: float = typer.Option(
+        0.10,
+        "--single-modality",
+        help="Share of the good queries planted as single-modality (colour and pattern only, or "
+        "material and brand only); 0 plants none.",
+    ),
 ) -> None:
     """Write a synthetic demo bundle with planted truth (truth.jsonl is never imported)."""
     from demo.writer import generate_demo
 
-    summary = generate_demo(out, n_items=items, n_queries=queries, seed=seed, overwrite=overwrite)
+    summary = generate_demo(
+        out,
+        n_items=items,
+        n_queries=queries,
+        seed=seed,
+        overwrite=overwrite,
+        single_modality_share=single_modality,
+    )
     typer.echo(
         f"wrote {out}: {summary.n_items} items, {summary.n_queries} queries, {summary.n_qrels} qrels; "
         f"planted {summary.n_false_negatives} false negatives, {summary.n_wrong_positives} wrong positives, "
-        f"{summary.n_bad_queries} bad queries, {summary.n_groups} generated/human groups"
+        f"{summary.n_bad_queries} bad queries, {summary.n_groups} generated/human groups, "
+        f"{summary.n_single_modality} queries one modality alone answers"
     )
 
 

@@ -1,4 +1,4 @@
-"""Candidates: embed a dataset's pool and rank every query."""
+"""Candidates: embed a dataset's pool, rank every query, triage the queries."""
 
 from __future__ import annotations
 
@@ -79,10 +79,11 @@ def rank(
     pretrained: str | None = typer.Option(None, "--pretrained", help=PRETRAINED_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
-    """Rank every query with CLIP (image, text), BM25 and their hybrid, and pool them (run `embed` first,
-    with the same model)."""
+    """Rank every query with CLIP (image, text), BM25 and their hybrid, pool them, and triage the
+    queries (run `embed` first, with the same model)."""
     from services.ranking.models import chosen_embedder
     from services.ranking.rank import rank_dataset
+    from services.triage.compute import triage_dataset
 
     db = database()
     embedder = chosen_embedder(db, dataset, model, pretrained)
@@ -90,3 +91,37 @@ def rank(
         report = rank_dataset(db, dataset, k=k, embedder=embedder, progress=bars)
     runs = ", ".join(f"{name} {n}" for name, n in report.runs.items())
     typer.echo(f"ranked {report.n_queries} queries of {dataset} (top {report.k}): {runs} candidate rows")
+    typer.echo(triage_dataset(db, dataset).summary())
+
+
+@user_errors
+def triage(
+    dataset: str = typer.Option(..., "--dataset", "-d"),
+    order: str | None = typer.Option(
+        None, "--order", help="Set the queue order first: shuffled or problems_first."
+    ),
+    hints: bool | None = typer.Option(
+        None, "--hints/--no-hints", help="Set whether annotators see each query's suspicion score."
+    ),
+    modality_rank: int | None = typer.Option(
+        None, "--modality-rank", help="Set r of the modality-shortcut flag (default 1) first."
+    ),
+) -> None:
+    """Compute again each query's suspicion and modality shortcut from the stored runs (no ranking)."""
+    from services.datasets.settings import update_settings
+    from services.triage.compute import triage_dataset
+
+    changes: dict[str, object] = {}
+    if order is not None:
+        changes["queue_order"] = order
+    if hints is not None:
+        changes["show_hints"] = hints
+    if modality_rank is not None:
+        changes["modality_rank"] = modality_rank
+    db = database()
+    if changes:
+        update_settings(db, dataset, changes)
+    report = triage_dataset(db, dataset)
+    typer.echo(report.summary())
+    weights = ", ".join(f"{name} {w:.2f}" for name, w in report.ranker_weights.items())
+    typer.echo(f"  ranker weights (mean R-precision against the labels): {weights}")

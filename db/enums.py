@@ -103,3 +103,13 @@ class StudyKind(StrEnum):
 class StudyStatus(StrEnum):
     OPEN = "open"
     CLOSED = "closed"
+
+
+class Shortcut(StrEnum):
+    """Which single modality alone finds every labelled positive of a query (MCMR's dual evidence
+    asks for ``neither``): :mod:`services.triage.signals` says how it is measured."""
+
+    TEXT = "text"
+    IMAGE = "image"
+    BOTH = "both"
+    NEITHER = "neither"

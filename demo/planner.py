@@ -8,7 +8,8 @@ On top of the exact answers the planner plants errors a real pipeline would make
 * bad queries: ``contradictory`` (two values of one attribute) or ``unanswerable`` (a
   combination no item has), whose qrels still carry one or two near misses;
 * query variants: pairs of queries with identical conditions, one template-``generated`` and one
-  casual ``human`` phrasing, sharing a ``group`` id.
+  casual ``human`` phrasing, sharing a ``group`` id;
+* single-modality queries: conditions that one modality alone answers (:mod:`demo.shortcuts`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from demo.shortcuts import plant_single_modality
 from demo.text import query_text
 from demo.vocabulary import (
     ATTRIBUTES,
@@ -90,6 +92,7 @@ class PlannedQuery:
     false_negatives: tuple[int, ...] = ()
     wrong_positives: dict[int, str] | None = None
     text: str = ""
+    single_modality: str | None = None  # "image", "text" or "both": one modality alone answers it
 
     def labelled(self) -> list[int]:
         """The items written to ``qrels.tsv``: true positives less false negatives, plus wrong positives."""
@@ -208,7 +211,11 @@ class _QueryPlanner:
 
 
 def plan_queries(
-    items: Sequence[Mapping[str, str]], n_queries: int, rng: random.Random
+    items: Sequence[Mapping[str, str]],
+    n_queries: int,
+    rng: random.Random,
+    *,
+    single_modality_share: float = 0.0,
 ) -> list[PlannedQuery]:
     """Build every query line (in output order) with its planted truth and its text.
 
@@ -216,6 +223,8 @@ def plan_queries(
         items: every item's attributes, in item order.
         n_queries: query lines to plan, group variants included.
         rng: the random source; every choice is drawn from it, in a fixed order.
+        single_modality_share: share of the good query lines made single-modality
+            (:mod:`demo.shortcuts`); 0 plants none and leaves every line as before that option.
 
     Returns:
         The query lines, in the order they are written.
@@ -294,4 +303,14 @@ def plan_queries(
                 break
     for q in queries:
         q.text = query_text(q.conditions, q.language, q.source, rng)
+    # Last, so every line it leaves alone is what this seed gave before it existed.
+    plant_single_modality(
+        queries,
+        items,
+        planner.index,
+        planner.used_keys,
+        rng,
+        max_positives=MAX_POSITIVES,
+        share=single_modality_share,
+    )
     return queries

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from db.enums import Role
 from db.models import Dataset, User
 from db.session import Database
+from demo.shortcuts import SINGLE_MODALITY_SHARE
 from demo.writer import generate_demo
 from models.embedder import DEMO_CHECKPOINT, DEMO_MODEL
 from services.core.auth import add_user, generate_password
@@ -65,11 +66,20 @@ def load_demo(
     with_users: bool = True,
     with_ranking: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
+    single_modality_share: float = SINGLE_MODALITY_SHARE,
 ) -> tuple[ImportReport, list[Credential]]:
-    """Generate the demo bundle under ``data_dir/demo``, import it as dataset ``demo``, create its
-    users, rank its candidates with the demo CLIP model and assign its queries (overlap 2)."""
+    """Generate the demo bundle under ``data_dir/demo`` (with planted single-modality queries),
+    import it as dataset ``demo``, create its users, rank and triage its candidates with the demo
+    CLIP model and assign its queries (overlap 2)."""
     out = Path(data_dir) / "demo"
-    generate_demo(out, n_items=n_items, n_queries=n_queries, seed=seed, overwrite=True)
+    generate_demo(
+        out,
+        n_items=n_items,
+        n_queries=n_queries,
+        seed=seed,
+        overwrite=True,
+        single_modality_share=single_modality_share,
+    )
     report = import_bundle(db, out, DEMO_DATASET, replace=True, is_demo=True, data_dir=data_dir)
     # The demo ranks with the small CLIP model trained on the generator's images (models/demo_clip).
     # truth.jsonl stays outside the database; the dashboard scores the annotators against it.
@@ -91,9 +101,11 @@ def load_demo(
         # Candidates from the demo CLIP model, and work for the annotators, so the demo is usable at once.
         from services.ranking.embed import embed_dataset
         from services.ranking.rank import rank_dataset
+        from services.triage.compute import triage_dataset
 
         embed_dataset(db, DEMO_DATASET, data_dir=data_dir, progress=progress)
         rank_dataset(db, DEMO_DATASET, k=100, data_dir=data_dir, progress=progress)
+        triage_dataset(db, DEMO_DATASET)
         if with_users:
             assign(db, DEMO_DATASET, overlap=2)
     return report, credentials

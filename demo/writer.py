@@ -60,6 +60,7 @@ class DemoSummary:
             ones on good queries plus the near misses carried by bad queries).
         n_bad_queries: contradictory plus unanswerable queries.
         n_groups: generated/human query pairs.
+        n_single_modality: queries one modality alone answers (planted, or by chance).
     """
 
     out_dir: Path
@@ -70,6 +71,7 @@ class DemoSummary:
     n_wrong_positives: int
     n_bad_queries: int
     n_groups: int
+    n_single_modality: int = 0
 
 
 def _dumps(obj: Any) -> str:
@@ -120,6 +122,7 @@ def generate_demo(
     workers: int | None = None,
     overwrite: bool = False,
     image_size: int = IMAGE_SIZE,
+    single_modality_share: float = 0.0,
 ) -> DemoSummary:
     """Generate a demo catalogue with planted truth as a native bundle in ``out_dir``.
 
@@ -135,12 +138,15 @@ def generate_demo(
          "wrong_positive_violations": {"it000007": "colour"},
          "bad": null | "contradictory" | "unanswerable",
          "source": "generated" | "human",
-         "group": null | "g0001"}
+         "group": null | "g0001",
+         "single_modality": null | "image" | "text" | "both"}  # one modality alone answers it
 
     Condition values are strings, except that a contradictory query's contradicted attribute
     holds a list of two values, meaning "must be both" (which no item is). Every id list is
     sorted, and ``labelled_positives`` = (``true_positives`` − ``false_negatives``) ∪
-    ``wrong_positives``.
+    ``wrong_positives``. ``single_modality`` names the modality whose conditions alone (with the
+    type) select exactly the true positives: the planted single-modality queries (conditions of
+    one modality only, :mod:`demo.shortcuts`) and any query where it happens by chance.
 
     Args:
         out_dir: the bundle folder; created if missing, must be empty unless ``overwrite``.
@@ -153,6 +159,9 @@ def generate_demo(
         overwrite: replace the demo files (the four bundle files and ``images/``) in a
             non-empty ``out_dir``; other files there are left alone.
         image_size: width and height of the images in pixels.
+        single_modality_share: share of the good query lines planted as single-modality queries
+            (0 to 0.5; :data:`demo.shortcuts.SINGLE_MODALITY_SHARE` is what the app's demo uses).
+            0 plants none, and the catalogue of a seed is what it was before this option.
 
     Returns:
         Counts of what was written.
@@ -160,7 +169,7 @@ def generate_demo(
     Raises:
         DemoError: ``out_dir`` is a non-empty folder and ``overwrite`` is false, or is a file;
             ``n_items`` < 50; ``n_queries`` < 1 or > ``n_items``; ``workers`` < 1;
-            ``image_size`` < 32.
+            ``image_size`` < 32; ``single_modality_share`` outside 0 to 0.5.
     """
     out_dir = Path(out_dir)
     if n_items < _MIN_ITEMS:
@@ -178,6 +187,8 @@ def generate_demo(
         raise DemoError(f"workers is {workers}; use at least 1 (or leave it unset)")
     if image_size < 32:
         raise DemoError(f"image_size is {image_size}; use at least 32 pixels")
+    if not 0.0 <= single_modality_share <= 0.5:
+        raise DemoError(f"single_modality_share is {single_modality_share}; use a share from 0 to 0.5")
     _prepare_out_dir(out_dir, overwrite)
 
     started = time.perf_counter()
@@ -209,7 +220,7 @@ def generate_demo(
                 }
             )
         )
-    queries = plan_queries(items, n_queries, rng)
+    queries = plan_queries(items, n_queries, rng, single_modality_share=single_modality_share)
     planned = time.perf_counter()
 
     render_images(jobs, image_size, workers)
@@ -252,6 +263,7 @@ def generate_demo(
                     "bad": q.bad,
                     "source": q.source,
                     "group": q.group,
+                    "single_modality": q.single_modality,
                 }
             )
         )
@@ -274,6 +286,7 @@ def generate_demo(
         n_wrong_positives=n_wrong_positives,
         n_bad_queries=sum(q.bad is not None for q in queries),
         n_groups=len({q.group for q in queries if q.group is not None}),
+        n_single_modality=sum(q.single_modality is not None for q in queries),
     )
     finished = time.perf_counter()
     logger.info(

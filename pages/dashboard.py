@@ -1,4 +1,5 @@
-"""Admin dashboard: progress, throughput, verdicts, positives by provenance, agreement, planted truth."""
+"""Admin dashboard: progress, throughput, verdicts, positives by provenance, agreement, planted truth,
+gold, and triage (modality shortcuts, the most suspicious queries)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from services.agreement import report as agreement
 from services.agreement.dashboard import dashboard, dataset_overview
 from services.datasets.catalog import list_datasets
 from services.gold.dashboard import gold_dashboard
+from services.triage.views import triage_overview
 from ui.charts import dashboard as charts
 from ui.charts.gold import accuracy_chart, kinds_chart
+from ui.charts.triage import shortcut_shares
 from ui.reports.agreement import TABLE_COLUMNS, agreement_table, paradox_line
 from ui.state import database, require_role
 
@@ -140,3 +143,24 @@ def gold_section() -> None:
 
 
 gold_section()
+
+
+def triage_section() -> None:
+    """Computed when ranking finishes (services/triage): read here, never computed at page time."""
+    data = triage_overview(db, dataset, actor=user)
+    st.subheader("Modality shortcuts and suspicious queries")
+    if not data.n_triaged:
+        st.caption("Not triaged yet: ranking the dataset (Ranking page or `cli.py rank`) computes it.")
+        return
+    order = "problems first" if data.queue_order == "problems_first" else "shuffled"
+    st.caption(
+        f"{data.n_triaged:,} of {data.n_queries:,} queries triaged. A query is solvable by one modality "
+        f"when that modality's ranker alone places every labelled positive with fewer than "
+        f"{data.shortcut_rank} unlabelled items above it. Queue order: {order}; "
+        f"suspicion hints to annotators: {'on' if data.show_hints else 'off'} (Datasets page, Settings)."
+    )
+    chart(shortcut_shares(data.share_rows()), "No query triaged.")
+    st.dataframe(pd.DataFrame(data.most_suspicious), hide_index=True, width="stretch")
+
+
+triage_section()

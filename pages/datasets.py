@@ -9,10 +9,11 @@ from db.enums import Role
 from services.core.config import load_settings
 from services.core.errors import QrelsError
 from services.datasets import catalog as ds
-from services.datasets.settings import update_settings
+from services.datasets.settings import QUEUE_ORDERS, update_settings
 from services.ingest.importer import READERS, import_bundle
 from services.ingest.uploads import extract_bundle_zip
 from ui.state import database, require_role
+from ui.words import QUEUE_ORDERS as QUEUE_ORDER_WORDS
 
 user = require_role(Role.ADMIN)
 db = database()
@@ -132,15 +133,50 @@ with settings_tab:
             value=settings.show_scores,
             key="settings_show_scores",
         )
+        left, middle, right = st.columns(3)
+        queue_order = left.selectbox(
+            "Queue order",
+            QUEUE_ORDERS,
+            index=QUEUE_ORDERS.index(settings.queue_order),
+            format_func=lambda v: QUEUE_ORDER_WORDS.get(v, v),
+            key="settings_queue_order",
+            help="Problems first: each annotator's pending queries in descending suspicion (computed "
+            "when ranking finishes); who holds which query and the gold mix stay as they are.",
+        )
+        show_hints = middle.checkbox(
+            "Show annotators each query's suspicion",
+            value=settings.show_hints,
+            key="settings_show_hints",
+            help="Off by default: a score on screen anchors judgment. Admins and reviewers always see it.",
+        )
+        modality_rank = right.number_input(
+            "Modality shortcut: rank r",
+            1,
+            100,
+            settings.modality_rank,
+            key="settings_modality_rank",
+            help="A query is solvable by one modality when its ranker alone places every labelled "
+            "positive with fewer than r unlabelled items above it.",
+        )
         if st.form_submit_button("Save settings", key="settings_save"):
+            changes = {
+                "k": int(k),
+                "overlap": int(overlap),
+                "show_scores": show_scores,
+                "queue_order": queue_order,
+                "show_hints": show_hints,
+                "modality_rank": int(modality_rank),
+            }
             try:
-                update_settings(
-                    db, chosen, {"k": int(k), "overlap": int(overlap), "show_scores": show_scores}, actor=user
-                )
+                update_settings(db, chosen, changes, actor=user)
             except QrelsError as e:
                 st.error(str(e))
             else:
                 st.success("Settings saved.")
+                if int(modality_rank) != settings.modality_rank:
+                    st.info(
+                        "The modality flags use the new r once the dataset is triaged again (Ranking page)."
+                    )
 
 with browse_tab:
     per_page = 24

@@ -10,7 +10,7 @@ import streamlit as st
 
 from db.enums import Role
 from services.cleaning import evaluation
-from services.cleaning.policy import POSITIVE_RULES, QUERY_RULES, Policy
+from services.cleaning.policy import POSITIVE_RULES, QUERY_RULES, SHORTCUT_RULES, Policy
 from services.cleaning.sampling import STRATIFY_FIELDS
 from services.core.errors import QrelsError
 from services.datasets.catalog import list_datasets
@@ -25,6 +25,7 @@ REASONS = {
     "too_few_annotators": "too few annotators",
     "rejected": "rejected",
     "no_positive_left": "no positive left",
+    "single_modality": "one modality alone solves it",
 }
 
 user = require_role(Role.ADMIN)
@@ -69,7 +70,16 @@ with st.form("export_form"):
         "relevance is over one half (recorded per item in manifest.json). Gold queries always take "
         "their gold answer.",
     )
-    formats = st.multiselect("Formats", FORMATS, default=list(FORMATS), key="export_formats")
+    left, right = st.columns([1, 2])
+    shortcuts = left.selectbox(
+        "Queries one modality alone solves",
+        SHORTCUT_RULES,
+        key="export_shortcuts",
+        help="keep or drop the queries whose labelled positives the image ranker alone, or a text "
+        "ranker alone, puts first (their modality shortcut, computed after ranking; "
+        "tables/queries.* has it per query and manifest.json counts them).",
+    )
+    formats = right.multiselect("Formats", FORMATS, default=list(FORMATS), key="export_formats")
     left, middle, right = st.columns(3)
     size = left.number_input("Sample size (0: every kept query)", 0, 10_000_000, 0, key="export_size")
     stratify = middle.multiselect("Stratify the sample over", STRATIFY_FIELDS, key="export_stratify")
@@ -78,7 +88,7 @@ with st.form("export_form"):
 
 policy: Policy | None = None
 try:
-    policy = Policy(int(min_annotators), query_rule, positive_rule)
+    policy = Policy(int(min_annotators), query_rule, positive_rule, shortcuts)
 except QrelsError as e:
     st.error(str(e))
 

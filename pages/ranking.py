@@ -1,4 +1,4 @@
-"""Admin: embed a dataset's pool and rank every query (the candidates annotators see)."""
+"""Admin: embed a dataset's pool, rank every query (the candidates annotators see), triage the queries."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from services.core.errors import QrelsError
 from services.datasets.catalog import list_datasets
 from services.ranking.jobs import latest_jobs, start_ranking_job
 from services.ranking.models import model_for
+from services.triage.compute import triage_dataset
 from ui.state import database, require_role
 
 user = require_role(Role.ADMIN)
@@ -17,7 +18,9 @@ st.title("Ranking")
 st.caption(
     "Candidates come from four rankers — CLIP query text → item image, CLIP query text → item text, "
     "BM25 over item text, and a hybrid of the CLIP image and BM25 scores — pooled by reciprocal rank "
-    "fusion. Each candidate remembers its rankers."
+    "fusion. Each candidate remembers its rankers. When ranking finishes, every query is triaged from "
+    "the stored runs: a suspicion score (for the problems-first queue) and which single modality, if "
+    "any, solves it alone."
 )
 
 datasets = list_datasets(db, actor=user)
@@ -30,9 +33,20 @@ model, pretrained = model_for(summary.settings)
 st.write(f"Model: `{model}` · weights: `{pretrained}`")
 k = st.number_input("Candidates per query and ranker (k)", 1, 1000, summary.settings.k, key="ranking_k")
 
-if st.button("Embed and rank", type="primary", key="ranking_start", icon=":material/play_arrow:"):
+left, right = st.columns(2)
+if left.button("Embed and rank", type="primary", key="ranking_start", icon=":material/play_arrow:"):
     try:
         start_ranking_job(db, dataset, k=int(k), actor=user)
+    except QrelsError as e:
+        st.error(str(e))
+if right.button(
+    "Triage again from the stored runs",
+    key="ranking_triage",
+    icon=":material/troubleshoot:",
+    help="After the qrels or the modality rank r changed: no embedding, no ranking.",
+):
+    try:
+        st.success(triage_dataset(db, dataset, actor=user).summary())
     except QrelsError as e:
         st.error(str(e))
 

@@ -21,6 +21,8 @@ from ui.cards import zoom
 from ui.components.review.component import case_data, review_surface
 from ui.state import database, require_role
 from ui.words import KINDS as KIND_WORDS
+from ui.words import NONE
+from ui.words import SHORTCUTS as SHORTCUT_WORDS
 
 SHORT_KINDS = {"verdict": "verdicts", "positive": "a positive", "added": "an added item", "flagged": "unsure"}
 KEY_CASE = "rv_case"  # the query id of the case shown
@@ -38,15 +40,24 @@ datasets = [d.name for d in list_datasets(db, actor=user)]
 if not datasets:
     st.info("No datasets yet.")
     st.stop()
-filters = st.columns(3)
+filters = st.columns(4)
 dataset = filters[0].selectbox("Dataset", datasets, key="rv_dataset")
 category = filters[1].selectbox("Category", ["all", *review.categories(db, user, dataset)], key="rv_category")
 kind = filters[2].selectbox(
     "Disagreement", ["all", *KINDS], key="rv_kind", format_func=lambda k: KIND_WORDS.get(k, k)
 )
+shortcut = filters[3].selectbox(
+    "Modality shortcut",
+    ["all", *SHORTCUT_WORDS],
+    key="rv_shortcut",
+    format_func=lambda k: SHORTCUT_WORDS.get(k, k),
+    help="Whether one modality alone (the image ranker, or BM25 / CLIP text) puts every labelled "
+    "positive first: such a query breaks the dual-evidence design.",
+)
 chosen_filters = {
     "category": None if category == "all" else category,
     "kind": None if kind == "all" else kind,
+    "shortcut": None if shortcut == "all" else shortcut,
 }
 queue = review.review_queue(db, user, dataset, **chosen_filters)
 settled = sum(1 for e in queue if e.resolved)
@@ -119,35 +130,46 @@ def on_pick() -> None:
         answer(None)
 
 
+triaged = any(e.suspicion is not None for e in queue)  # the triage columns only once ranking made them
+rows = []
+for e in queue:
+    row = {
+        "": "▶" if e.query_id == current else "",
+        "query": e.ext_id,
+        "text": e.text,
+        "in dispute": ", ".join(SHORT_KINDS[k] for k in e.kinds),
+        "items": e.n_items,
+        "annotators": e.n_annotators,
+        "settled": "yes" if e.resolved else "no",
+    }
+    if triaged:
+        row["suspicion"] = NONE if e.suspicion is None else f"{e.suspicion:.2f}"
+        row["one modality"] = NONE if e.shortcut is None else SHORTCUT_WORDS.get(e.shortcut, e.shortcut)
+    rows.append(row)
+# Fixed widths that add up to less than the main column at 1440 px, sidebar open.
+widths = {
+    "": st.column_config.TextColumn(width=28),
+    "query": st.column_config.TextColumn(width=80),
+    "text": st.column_config.TextColumn(width=220 if triaged else 300),
+    "in dispute": st.column_config.TextColumn(
+        width=190 if triaged else 230, help="what the annotators disagree on"
+    ),
+    "items": st.column_config.NumberColumn(width=60, help="items in dispute"),
+    "annotators": st.column_config.NumberColumn(width=85),
+    "settled": st.column_config.TextColumn(width=65),
+}
+if triaged:
+    widths["suspicion"] = st.column_config.TextColumn(
+        width=75, help="how suspicious the rankers find the labels (0-1), computed after ranking"
+    )
+    widths["one modality"] = st.column_config.TextColumn(width=110, help="modality shortcut")
 with st.expander(f"All {len(queue)} cases (click a row to open it)", icon=":material/table_rows:"):
     st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "": "▶" if e.query_id == current else "",
-                    "query": e.ext_id,
-                    "text": e.text,
-                    "in dispute": ", ".join(SHORT_KINDS[k] for k in e.kinds),
-                    "items": e.n_items,
-                    "annotators": e.n_annotators,
-                    "settled": "yes" if e.resolved else "no",
-                }
-                for e in queue
-            ]
-        ),
+        pd.DataFrame(rows),
         hide_index=True,
         width="stretch",
         height=min(35 * len(queue) + 40, 320),
-        # Fixed widths that add up to less than the main column at 1440 px, sidebar open.
-        column_config={
-            "": st.column_config.TextColumn(width=28),
-            "query": st.column_config.TextColumn(width=80),
-            "text": st.column_config.TextColumn(width=300),
-            "in dispute": st.column_config.TextColumn(width=230, help="what the annotators disagree on"),
-            "items": st.column_config.NumberColumn(width=60, help="items in dispute"),
-            "annotators": st.column_config.NumberColumn(width=85),
-            "settled": st.column_config.TextColumn(width=65),
-        },
+        column_config=widths,
         on_select=on_pick,
         selection_mode="single-row",
         key="rv_table",
@@ -163,6 +185,10 @@ unsettled = len(queue) - settled
 position = f"Case {ids.index(current) + 1} of {len(queue)} · {unsettled} unsettled" + (
     " · this case is settled (saving again replaces the decision)" if entry.resolved else ""
 )
+if entry.suspicion is not None:
+    position += f" · suspicion {entry.suspicion:.2f}"
+if entry.shortcut not in (None, "neither"):
+    position += f" · {SHORTCUT_WORDS[entry.shortcut]}"
 review_surface(
     case_data(
         case,

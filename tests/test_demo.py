@@ -223,6 +223,59 @@ def test_every_kind_of_error_is_planted(bundle: tuple[DemoSummary, dict[str, Any
     assert {q["language"] for q in data["queries"]} == {"en", "de"}
 
 
+def _select(items: dict[str, Any], conditions: dict[str, Any]) -> list[str]:
+    return sorted(i for i, item in items.items() if not _violated(item["attributes"], conditions))
+
+
+def test_single_modality_queries_are_planted_and_recorded(tmp_path: Path) -> None:
+    summary = generate_demo(tmp_path / "b", n_items=300, n_queries=60, seed=3, single_modality_share=0.1)
+    data = _load(tmp_path / "b")
+    items, truth = data["items"], data["truth"]
+    kinds = {t["single_modality"] for t in truth}
+    assert {"image", "text"} <= kinds <= {None, "image", "text", "both"}
+    assert summary.n_single_modality == sum(t["single_modality"] is not None for t in truth)
+    planted = 0
+    for line in truth:
+        conditions, kind = line["conditions"], line["single_modality"]
+        image_part = {a: v for a, v in conditions.items() if a == "type" or a in VISUAL_ATTRIBUTES}
+        text_part = {a: v for a, v in conditions.items() if a == "type" or a in TEXT_ATTRIBUTES}
+        image_alone = len(image_part) > 1 and _select(items, image_part) == line["true_positives"]
+        text_alone = len(text_part) > 1 and _select(items, text_part) == line["true_positives"]
+        if line["bad"] is not None:
+            assert kind is None
+            continue
+        assert kind == (
+            "both"
+            if image_alone and text_alone
+            else "image"
+            if image_alone
+            else "text"
+            if text_alone
+            else None
+        )
+        if len(image_part) == len(conditions) or len(text_part) == len(conditions):
+            planted += 1  # a planted one: no error planted on it, not in a group
+            assert not line["false_negatives"] and not line["wrong_positives"] and line["group"] is None
+            assert (
+                len(line["true_positives"]) <= MAX_POSITIVES and line["target_id"] in line["true_positives"]
+            )
+    assert planted >= 4
+
+
+def test_no_single_modality_query_is_planted_unless_asked(
+    bundle: tuple[DemoSummary, dict[str, Any]], tmp_path: Path
+) -> None:
+    summary, data = bundle
+    for line in data["truth"]:  # no query names one modality only; chance ones are still recorded
+        if line["bad"] is None:
+            conditions = set(line["conditions"])
+            assert conditions & set(VISUAL_ATTRIBUTES) and conditions & set(TEXT_ATTRIBUTES)
+    assert summary.n_single_modality == sum(t["single_modality"] is not None for t in data["truth"])
+    with pytest.raises(DemoError, match="single_modality_share"):
+        generate_demo(tmp_path / "never", n_items=60, n_queries=5, single_modality_share=0.9)
+    assert not (tmp_path / "never").exists()
+
+
 def test_summary_matches_files(bundle: tuple[DemoSummary, dict[str, Any]]) -> None:
     summary, data = bundle
     truth = data["truth"]

@@ -17,6 +17,13 @@ REASONS = {
     RejectReason.DUPLICATE: "Duplicate",
     RejectReason.OTHER: "Other",
 }
+QUEUE_ORDERS = {"shuffled": "shuffled (as imported)", "problems_first": "problems first"}
+SHORTCUTS = {
+    "neither": "needs both (as designed)",
+    "text": "text alone solves it",
+    "image": "image alone solves it",
+    "both": "text or image alone solves it",
+}
 KINDS = {
     "verdict": "verdicts differ",
     "positive": "a labelled positive is disputed",

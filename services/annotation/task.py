@@ -37,6 +37,7 @@ from services.core.config import load_settings
 from services.core.lookups import dataset_or_404
 from services.core.media import MediaStore
 from services.datasets.settings import DatasetSettings
+from services.triage.views import hint_for
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class Task:
     search_texts: dict[int, str]
     draft: dict[str, Any] | None  # unsaved work kept on the server (services/annotation/drafts.py)
     draft_seq: int
+    # The query's suspicion (services/triage), only when this user may see it: the dataset shows
+    # hints to annotators, or the user is an admin or reviewer. None otherwise.
+    hint: float | None = None
 
 
 def shuffle_seed(user_id: int, query_id: int) -> int:
@@ -213,6 +217,7 @@ def load_task(db: Database, actor: Actor, assignment_id: int) -> Task:
             },
             draft=dict(draft.work) if draft is not None else None,
             draft_seq=draft.seq if draft is not None else 0,
+            hint=hint_for(s, actor, query.id, settings),
         )
 
 

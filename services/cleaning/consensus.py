@@ -23,6 +23,8 @@ votes combine:
   annotators said and whatever the policy: a gold ``reject`` drops it; otherwise the items the
   answer names take its labels and the others their original ones.
 - A kept query left with no positive is dropped and listed.
+- With ``shortcuts=drop``, a kept query that one modality alone solves (its stored modality
+  shortcut, :mod:`services.triage`) is dropped too (``single_modality``).
 
 The results are the dataclasses of :mod:`services.cleaning.decisions`;
 :func:`services.cleaning.sampling.sample_queries` draws a stratified sample of the kept queries.
@@ -56,8 +58,9 @@ from services.cleaning.decisions import (
     ballots_of,
 )
 from services.cleaning.loading import ConsensusData, RevisionRow, VerdictRow, load_data
-from services.cleaning.policy import ANY, MAJORITY, MODEL_RULES, UNANIMOUS, Policy
+from services.cleaning.policy import ANY, DROP, MAJORITY, MODEL_RULES, UNANIMOUS, Policy
 from services.core.auth import SYSTEM, Actor, allow
+from services.triage.policy import drop_single_modality
 
 _APPROVALS = (Verdict.ACCEPT, Verdict.REWRITE)
 
@@ -384,6 +387,8 @@ def compute_consensus(
         (_query_outcome(q, data, policy, crowd, votes.get(q.id)) for q in data.queries),
         key=lambda o: o.ext_id,
     )
+    if policy.shortcuts == DROP:
+        outcomes = drop_single_modality(db, dataset_id, outcomes, actor=actor)
     competence = crowd.competence(data) if crowd is not None else ()
     return ConsensusResult(
         dataset, dataset_id, policy, outcomes, _agreement(data, votes), data.newest, competence

@@ -14,13 +14,14 @@ from typing import Any
 
 from db.enums import Provenance
 from services.agreement.votes import QueryVotes
-from services.cleaning.policy import Policy
+from services.cleaning.policy import DROP, Policy
 
 # Why a query is not in the export.
 DROP_TOO_FEW = "too_few_annotators"
 DROP_REJECTED = "rejected"
 DROP_NO_POSITIVE = "no_positive_left"
 DROP_NOT_SAMPLED = "not_sampled"
+DROP_SHORTCUT = "single_modality"  # one modality alone solves it, and the policy drops such queries
 
 # A decision's basis: where it came from.
 BASIS_ADJUDICATION = "adjudication"
@@ -195,7 +196,11 @@ class ConsensusResult:
         return {
             "queries": len(self.queries),
             "kept": len(kept),
-            "dropped": {r: reasons.get(r, 0) for r in (DROP_TOO_FEW, DROP_REJECTED, DROP_NO_POSITIVE)},
+            "dropped": {
+                r: reasons.get(r, 0)
+                for r in (DROP_TOO_FEW, DROP_REJECTED, DROP_NO_POSITIVE)
+                + ((DROP_SHORTCUT,) if self.policy.shortcuts == DROP else ())
+            },
             "rewritten": sum(q.rewritten for q in kept),
             "positives": sum(len(q.positives) for q in kept),
             "positives_added": sum(len(q.added) for q in kept),

@@ -1,7 +1,8 @@
 """The consensus policy: how many annotators a query needs and how their votes combine.
 
 ``min=2,query=unanimous,positive=majority`` (any subset) is how a command line writes one;
-``model=dawid_skene`` (or ``mace``) sets both rules to that model. See
+``model=dawid_skene`` (or ``mace``) sets both rules to that model; ``shortcuts=drop`` drops the
+queries one modality alone solves. See
 :mod:`services.cleaning.consensus` for the rules and :mod:`services.cleaning.aggregation` for
 the models, which weigh each annotator by an estimated competence instead of counting votes.
 """
@@ -22,6 +23,10 @@ MODEL_RULES = (DAWID_SKENE, MACE)
 QUERY_RULES = (UNANIMOUS, MAJORITY, *MODEL_RULES)
 POSITIVE_RULES = (MAJORITY, ANY, UNANIMOUS, *MODEL_RULES)
 MAX_MIN_ANNOTATORS = 50
+# Queries one modality alone solves (services.triage): kept as they are, or dropped from the export.
+KEEP = "keep"
+DROP = "drop"
+SHORTCUT_RULES = (KEEP, DROP)
 _POLICY_ALIASES = {
     "min": "min_annotators",
     "min_annotators": "min_annotators",
@@ -32,6 +37,8 @@ _POLICY_ALIASES = {
     "positive_rule": "positive_rule",
     "model": "model",
     "aggregation": "model",
+    "shortcut": "shortcuts",
+    "shortcuts": "shortcuts",
 }
 
 
@@ -47,11 +54,14 @@ class Policy:
             probability that it is a good query is at least one half).
         positive_rule: ``majority``, ``any`` or ``unanimous`` of the approving annotators, or a
             model (positive when the model's probability of relevance is over one half).
+        shortcuts: ``keep`` or ``drop`` the queries one modality alone solves (their stored
+            modality shortcut is text, image or both; :mod:`services.triage.signals`).
     """
 
     min_annotators: int = 2
     query_rule: str = UNANIMOUS
     positive_rule: str = MAJORITY
+    shortcuts: str = KEEP
 
     def __post_init__(self) -> None:
         if (
@@ -70,6 +80,10 @@ class Policy:
         if self.positive_rule not in POSITIVE_RULES:
             raise ValidationError(
                 f"positive rule {self.positive_rule!r} is unknown; choose one of {', '.join(POSITIVE_RULES)}"
+            )
+        if self.shortcuts not in SHORTCUT_RULES:
+            raise ValidationError(
+                f"shortcuts rule {self.shortcuts!r} is unknown; choose {' or '.join(SHORTCUT_RULES)}"
             )
 
     @classmethod
@@ -91,7 +105,9 @@ class Policy:
                 )
             name = _POLICY_ALIASES.get(key)
             if name is None:
-                raise ValidationError(f"unknown policy key {key!r}; use min, query, positive and model")
+                raise ValidationError(
+                    f"unknown policy key {key!r}; use min, query, positive, model and shortcuts"
+                )
             if name == "min_annotators":
                 try:
                     values[name] = int(value)
@@ -107,7 +123,12 @@ class Policy:
         return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The policy's fields; ``shortcuts`` only when it drops them, so a policy that keeps every
+        query reads (and names its export folder) as it did before that rule existed."""
+        values = asdict(self)
+        if self.shortcuts == KEEP:
+            del values["shortcuts"]
+        return values
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -115,4 +136,5 @@ class Policy:
         return tuple(dict.fromkeys(r for r in (self.positive_rule, self.query_rule) if r in MODEL_RULES))
 
     def __str__(self) -> str:
-        return f"min={self.min_annotators},query={self.query_rule},positive={self.positive_rule}"
+        text = f"min={self.min_annotators},query={self.query_rule},positive={self.positive_rule}"
+        return text + (f",shortcuts={self.shortcuts}" if self.shortcuts != KEEP else "")

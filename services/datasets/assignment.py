@@ -23,6 +23,7 @@ from services.core.auth import SYSTEM, Actor, allow
 from services.core.errors import ValidationError
 from services.core.lookups import dataset_or_404
 from services.datasets.settings import DatasetSettings
+from services.triage.order import order_pending
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ def assign(
 
     Existing assignments are kept, so the call is incremental and idempotent. Each query goes to
     the annotators with the fewest assignments in the dataset (ties by name), never one who has
-    it already. The dataset row is locked for the transaction, so concurrent calls from several
+    it already; each queue is then put in the dataset's ``queue_order`` (services.triage.order).
+    The dataset row is locked for the transaction, so concurrent calls from several
     app processes cannot push a query past the overlap. Gold queries are mixed into each chosen
     annotator's queue at the dataset's ``gold_rate`` (see the module doc).
 
@@ -62,7 +64,8 @@ def assign(
         raise ValidationError("overlap must be at least 1")
     with db.write() as s:
         ds = dataset_or_404(s, dataset, lock=True)
-        rate = DatasetSettings.from_stored(ds.settings).gold_rate
+        settings = DatasetSettings.from_stored(ds.settings)
+        rate = settings.gold_rate
         if rate == 1:
             raise ValidationError("gold_rate 1 would make every assignment gold; use 0 (none) or at least 2")
         stmt = select(User).where(User.role == Role.ANNOTATOR, User.is_active.is_(True)).order_by(User.name)
@@ -124,6 +127,7 @@ def assign(
             load[uid] = sum(1 for members in holders.values() if uid in members)
         if rows:
             s.execute(insert(Assignment), rows)
+            order_pending(s, ds.id, settings.queue_order)  # new work in the dataset's queue order
         names = {u.id: u.name for u in pool.values()}
         per_annotator = {
             names.get(uid, str(uid)): n

@@ -17,10 +17,21 @@ from db.session import Database
 from services.core.auth import SYSTEM, Actor, allow
 from services.core.errors import ValidationError
 from services.core.lookups import dataset_or_404
+from services.triage.order import order_pending
+
+#: ``queue_order`` values: the order assignments were made in, or the most suspicious queries first.
+QUEUE_ORDERS = ("shuffled", "problems_first")
 
 
-def _setting(default: Any, help: str, *, low: int | None = None, high: int | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "low": low, "high": high})
+def _setting(
+    default: Any,
+    help: str,
+    *,
+    low: int | None = None,
+    high: int | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    return field(default=default, metadata={"help": help, "low": low, "high": high, "choices": choices})
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,23 @@ class DatasetSettings:
     )
     gold_training: bool = _setting(
         False, "training mode: after a gold query is submitted, show the annotator its gold answer"
+    )
+    queue_order: str = _setting(
+        "shuffled",
+        "order of each annotator's pending queries: shuffled (as imported and assigned) or "
+        "problems_first (most suspicious first, by the triage computed after ranking)",
+        choices=QUEUE_ORDERS,
+    )
+    show_hints: bool = _setting(
+        False,
+        "show annotators each query's suspicion score in the workbench (admins and reviewers always see it)",
+    )
+    modality_rank: int = _setting(
+        1,
+        "r of the modality-shortcut flag: a query is solvable by one modality when its ranker puts "
+        "every labelled positive within the top (positives + r - 1)",
+        low=1,
+        high=100,
     )
 
     @classmethod
@@ -109,6 +137,9 @@ def _check(spec: dataclasses.Field, value: Any) -> None:
         return
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ValidationError(f"setting {spec.name!r} must be {kind.__name__}")
+    choices = spec.metadata["choices"]
+    if choices is not None and value not in choices:
+        raise ValidationError(f"{spec.name} must be one of {', '.join(choices)}, not {value!r}")
     low, high = spec.metadata["low"], spec.metadata["high"]
     if (low is not None and value < low) or (high is not None and value > high):
         raise ValidationError(f"{spec.name} must be between {low} and {high}")
@@ -143,6 +174,8 @@ def update_settings(
 ) -> DatasetSettings:
     """Change some of a dataset's settings (see :class:`DatasetSettings` for each one's meaning).
 
+    A new ``queue_order`` puts the annotators' pending queries in that order at once.
+
     Raises:
         ValidationError: an unknown setting, a wrong type or range, or a model choice open_clip
             cannot load (nothing is changed then).
@@ -152,6 +185,9 @@ def update_settings(
         check_settings(dataset_settings(db, name, actor=actor).changed(changes), changes)
     with db.write() as s:
         dataset = dataset_or_404(s, name)
-        updated = DatasetSettings.from_stored(dataset.settings).changed(changes)
+        before = DatasetSettings.from_stored(dataset.settings)
+        updated = before.changed(changes)
         dataset.settings = updated.as_stored()
+        if updated.queue_order != before.queue_order:
+            order_pending(s, dataset.id, updated.queue_order)
         return updated

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections import Counter
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from db.enums import Shortcut
 from models.hashing import sha256_file
 from services.cleaning.decisions import ConsensusResult
 from services.cleaning.sampling import Sample
@@ -66,7 +68,15 @@ def export_counts(split: Split, n_items: int) -> dict[str, Any]:
             "positives_removed": sum(len(q.removed) for q in qs),
             "judged_non_relevant": sum(len(Split.zero(q)) for q in qs),
         },
+        "modality_shortcuts": _shortcut_counts(split),
     }
+
+
+def _shortcut_counts(split: Split) -> dict[str, Any]:
+    """Exported queries per modality shortcut (services.triage), and the rank r it was measured at."""
+    found = Counter(split.pool.shortcuts.get(q.query_id, "not_triaged") for q in split.queries)
+    names = [s.value for s in Shortcut]
+    return {"r": split.pool.shortcut_rank, **{name: found.get(name, 0) for name in [*names, "not_triaged"]}}
 
 
 def write_manifest(

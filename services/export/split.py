@@ -11,16 +11,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from db.enums import ImageStatus, Role
 from db.models import Candidate, Dataset, Item, Query, QueryRef, RankerRun
 from db.session import Database
+from db.triage import QueryTriage
 from services.cleaning.decisions import ConsensusResult, ItemDecision, QueryOutcome
 from services.cleaning.sampling import Sample
 from services.core.auth import SYSTEM, Actor, allow
 from services.export.folder import to_json
 from services.export.options import ExportOptions
+from services.triage.views import shortcuts_by_query
 
 IMAGES = "images"
 
@@ -32,6 +34,8 @@ class Pool:
     item_ext: dict[int, str]
     item_image: dict[str, str | None]  # item ext id -> path relative to the export root
     dataset: Any
+    shortcuts: dict[int, str] = field(default_factory=dict)  # query id -> modality shortcut (triaged ones)
+    shortcut_rank: int | None = None  # the r those were measured at
 
 
 def image_name(sha: str, ext: str | None) -> str:
@@ -80,13 +84,19 @@ def load_pool(db: Database, dataset_id: int, query_ids: Sequence[int], *, actor:
         ):
             if ref.query_id in wanted:
                 refs[ref.query_id].append(ref)
+        shortcuts = shortcuts_by_query(s, dataset_id)
+        shortcut_rank = s.scalar(
+            select(func.max(QueryTriage.shortcut_rank))
+            .join(Query, Query.id == QueryTriage.query_id)
+            .where(Query.dataset_id == dataset_id)
+        )
     item_image = {
         it.ext_id: image_name(it.image_sha256, it.image_ext)
         if it.image_status == ImageStatus.OK and it.image_sha256
         else None
         for it in items
     }
-    return Pool(items, refs, {it.id: it.ext_id for it in items}, item_image, ds)
+    return Pool(items, refs, {it.id: it.ext_id for it in items}, item_image, ds, shortcuts, shortcut_rank)
 
 
 #: A stored ranking as the TREC run writer needs it: query ext id -> item ext ids, best first.

@@ -1,4 +1,4 @@
-"""The ranking job: embed then rank a dataset in a background thread, its progress on a job row.
+"""The ranking job: embed, rank, then triage a dataset in a background thread, its progress on a job row.
 
 The admin page starts it (:func:`start_ranking_job`) and polls :func:`latest_jobs`; one ranking
 job per dataset runs at a time, across every app process (the dataset row is locked while a job
@@ -28,6 +28,7 @@ from services.core.lookups import dataset_or_404
 from services.ranking.embed import embed_dataset
 from services.ranking.rank import rank_dataset
 from services.ranking.rankers import POOLED, Progress
+from services.triage.compute import triage_dataset
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ def _run_ranking_job(db: Database, job_id: int, dataset: str, k: int) -> None:
     try:
         embed = embed_dataset(db, dataset, progress=progress)
         rank = rank_dataset(db, dataset, k=k, progress=progress)
+        triage = triage_dataset(db, dataset)  # suspicion and modality flags from the new runs
     except JobAbandoned:
         raise  # its row already says why it stopped
     except Exception as e:  # the job records any failure for the admin page, then re-raises
@@ -111,7 +113,8 @@ def _run_ranking_job(db: Database, job_id: int, dataset: str, k: int) -> None:
         JobStatus.DONE,
         f"embedded {embed.images_embedded} images, {embed.texts_embedded} texts, "
         f"{embed.queries_embedded} queries ({len(embed.failed)} unreadable); "
-        f"ranked {rank.n_queries} queries, {rank.runs.get(POOLED, 0)} pooled candidates",
+        f"ranked {rank.n_queries} queries, {rank.runs.get(POOLED, 0)} pooled candidates; "
+        f"{triage.summary()}",
     )
 
 

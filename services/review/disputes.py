@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.enums import RevisionKind, Role
+from db.enums import RevisionKind, Role, Shortcut
 from db.models import Dataset, Item, Query, QueryAdjudication, QueryRevision, QueryVerdict
 from db.session import Database
 from services.agreement.votes import KINDS, QueryVotes, load_votes
@@ -31,6 +31,7 @@ from services.core.errors import ValidationError
 from services.core.lookups import dataset_or_404, query_or_404
 from services.core.media import MediaStore
 from services.review.adjudication import latest_adjudications
+from services.triage.views import triage_by_query
 
 REVIEWER = "reviewer"  # who wrote a text the reviewer edited earlier
 
@@ -60,6 +61,8 @@ class ReviewEntry:
     n_annotators: int
     n_items: int  # items in dispute
     resolved: bool
+    suspicion: float | None = None  # from the triage computed after ranking (services.triage)
+    shortcut: str | None = None  # which single modality alone finds every labelled positive
 
 
 @dataclass(frozen=True)
@@ -156,11 +159,24 @@ def _adjudicated_queries(s: Session, query_ids: list[int]) -> set[int]:
 
 @allow(Role.REVIEWER)
 def review_queue(
-    db: Database, actor: Actor, dataset: str, *, category: str | None = None, kind: str | None = None
+    db: Database,
+    actor: Actor,
+    dataset: str,
+    *,
+    category: str | None = None,
+    kind: str | None = None,
+    shortcut: str | None = None,
 ) -> list[ReviewEntry]:
-    """Queries in dispute, in queue order; ``resolved`` once the query itself is adjudicated."""
+    """Queries in dispute, in queue order; ``resolved`` once the query itself is adjudicated.
+
+    ``shortcut`` keeps the queries with that modality-shortcut flag (text, image, both, neither).
+    """
     if kind is not None and kind not in KINDS:
         raise ValidationError(f"unknown disagreement type {kind!r}; choose one of {', '.join(KINDS)}")
+    if shortcut is not None and shortcut not in tuple(Shortcut):
+        raise ValidationError(
+            f"unknown modality shortcut {shortcut!r}; choose one of {', '.join(s.value for s in Shortcut)}"
+        )
     with db.read() as s:
         ds = dataset_or_404(s, dataset)
         stmt = select(Query).where(Query.dataset_id == ds.id).order_by(Query.position, Query.id)
@@ -170,12 +186,16 @@ def review_queue(
         ids = [q.id for q in queries]
         votes = load_votes(s, ids)
         resolved = _adjudicated_queries(s, ids)
+        triage = triage_by_query(s, ids)
         entries = []
         for q in queries:
             if q.id not in votes:
                 continue
             kinds = votes[q.id].kinds()
             if not kinds or (kind is not None and kind not in kinds):
+                continue
+            found = triage.get(q.id)
+            if shortcut is not None and (found is None or found.shortcut != shortcut):
                 continue
             entries.append(
                 ReviewEntry(
@@ -187,6 +207,8 @@ def review_queue(
                     len(votes[q.id].verdicts),
                     len(votes[q.id].disputed_items()),
                     q.id in resolved,
+                    found.suspicion if found else None,
+                    found.shortcut if found else None,
                 )
             )
         return entries

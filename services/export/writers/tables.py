@@ -1,6 +1,8 @@
 """Tables for analysis: ``tables/queries.{csv,parquet}`` and ``tables/qrels.{csv,parquet}``.
 
-A query row says how its text and positives changed; a qrels row says the item's decision
+A query row says how its text and positives changed and which single modality alone solves it
+(``modality_shortcut``: text, image, both, neither; empty when the dataset was not triaged); a
+qrels row says the item's decision
 (kept, added, removed, judged_non_relevant), its basis (adjudication, consensus, original) and,
 for an added positive, who added it and how.
 """
@@ -30,6 +32,7 @@ QUERY_COLUMNS = (
     "n_positives",
     "n_added",
     "n_removed",
+    "modality_shortcut",
 )
 QREL_COLUMNS = ("query_id", "item_id", "score", "decision", "decision_basis", "provenance")
 
@@ -51,6 +54,7 @@ def build_tables(split: Split) -> tuple[pd.DataFrame, pd.DataFrame]:
                 len(q.positives),
                 len(q.added),
                 len(q.removed),
+                split.pool.shortcuts.get(q.query_id),
             )
             for q in split.queries
         ],

@@ -81,7 +81,7 @@ def task_data(task: Task, *, version: str) -> dict[str, Any]:
             refs.append(
                 {"title": "reference image", "thumb": image_url(ref.image), "full": image_url(ref.image)}
             )
-    return {
+    data: dict[str, Any] = {
         "v": version,
         "query": {
             "aid": task.assignment_id,
@@ -109,6 +109,9 @@ def task_data(task: Task, *, version: str) -> dict[str, Any]:
         "limits": {"rewrite": MAX_QUERY_CHARS, "note": MAX_NOTE_CHARS},
         "reasons": [{"value": r.value, "label": REASONS[r]} for r in RejectReason],
     }
+    if task.hint is not None:  # only when this user may see it (services.triage.views.hint_for)
+        data["hint"] = round(task.hint, 2)
+    return data
 
 
 def first_screen_images(task: Task, candidates: int = 10) -> list[str]:

@@ -122,6 +122,7 @@ class Workbench {
       <header class="top">
         <div class="progress"><div class="bar"><span></span></div><b class="count"></b></div>
         <div class="meta"></div>
+        <span class="hint" data-testid="suspicion-hint" title="How suspicious the rankers find this query's labels (0 to 1): a hint, not an answer" hidden></span>
         <nav class="actions">
           <button data-act="previous" title="Previous query (p)">← Previous</button>
           <button data-act="skip" title="Skip this query (s)">Skip</button>
@@ -180,7 +181,7 @@ class Workbench {
       <div class="empty" hidden></div>`;
     this.root.append(this.wb);
     this.el = {
-      banner: $(".banner"), count: $(".count"), bar: $(".bar span"), meta: $(".meta"),
+      banner: $(".banner"), count: $(".count"), bar: $(".bar span"), meta: $(".meta"), hint: $(".hint"),
       qtext: $(".qtext"), qorig: $(".qorig"), refs: $(".refs"), posTitle: $(".pos-title"),
       pos: $(".list.pos"), found: $(".list.found"), foundTitle: $(".found-title"), search: $(".search"),
       tabCand: $('[data-tab="cand"]'), tabRes: $('[data-tab="res"]'), scroll: $(".scroll"),
@@ -325,6 +326,8 @@ class Workbench {
     this.showProgress(d.progress);
     this.el.meta.textContent = [q.ext_id, q.category, q.language, q.status === "done" ? "submitted before: editing" : ""]
       .filter(Boolean).join(" · ");
+    this.el.hint.hidden = d.hint === undefined || d.hint === null;
+    this.el.hint.textContent = this.el.hint.hidden ? "" : `suspicion ${d.hint.toFixed(2)}`;
     this.el.qtext.textContent = q.text;
     this.el.qorig.hidden = q.text === q.original;
     this.el.qorig.textContent = q.text === q.original ? "" : `Original: ${q.original}`;
