@@ -36,10 +36,11 @@ from db.models import (
 from db.session import Database
 from services.annotation.drafts import discard_draft
 from services.annotation.queue import next_in, own_assignment
-from services.annotation.task import pooled_run_id, shuffle_seed
+from services.annotation.task import shuffle_seed
 from services.core.auth import Actor, allow
 from services.core.errors import SaveFailed, ValidationError
 from services.formats.limits import MAX_QUERY_CHARS, ZERO_WIDTH
+from services.ranking.generations import pooled_run
 
 MAX_NOTE_CHARS = 2_000
 SAVE_ATTEMPTS = 3
@@ -236,15 +237,14 @@ def _submit(db: Database, actor: Actor, assignment_id: int, work: QueryWork) -> 
         s.flush()
 
         seed = shuffle_seed(actor.id or 0, query.id)
-        run_id = pooled_run_id(s, query.dataset_id)
         sources: dict[int, Candidate] = {}
         candidate_ids = [i for i, v in work.labels.items() if v.provenance == Provenance.CANDIDATE]
-        if candidate_ids and run_id is not None:
+        if candidate_ids:  # the visible run's rows, read in one statement with the run
             sources = {
                 c.item_id: c
                 for c in s.scalars(
                     select(Candidate).where(
-                        Candidate.run_id == run_id,
+                        Candidate.run_id == pooled_run(query.dataset_id),
                         Candidate.query_id == query.id,
                         Candidate.item_id.in_(candidate_ids),
                     )
@@ -261,7 +261,7 @@ def _submit(db: Database, actor: Actor, assignment_id: int, work: QueryWork) -> 
             if value.provenance == Provenance.CANDIDATE:
                 c = sources.get(item_id)
                 detail = (
-                    {"run_id": run_id, "rank": c.rank, "score": c.score, "rankers": c.rankers} if c else {}
+                    {"run_id": c.run_id, "rank": c.rank, "score": c.score, "rankers": c.rankers} if c else {}
                 )
             elif value.provenance == Provenance.SEARCH:
                 detail = {"text": (value.search_text or "").strip()[:500]}

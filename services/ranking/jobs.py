@@ -1,95 +1,71 @@
 """The ranking job: embed then rank a dataset in a background thread, its progress on a job row.
 
 The admin page starts it (:func:`start_ranking_job`) and polls :func:`latest_jobs`; one ranking
-job per dataset runs at a time.
+job per dataset runs at a time (a CLI ranking counts: it runs as a job of its own). A job whose
+process died stops its heartbeat (:mod:`services.core.jobs`); it is shown and marked failed once
+the heartbeat is older than ``QRELS_JOB_STALE_S``, and a new job may start.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from db.enums import JobStatus, Role
 from db.models import Dataset, Job, utcnow
 from db.session import Database
+from services.core import jobs
 from services.core.auth import SYSTEM, Actor, allow
-from services.core.errors import ValidationError
-from services.core.lookups import dataset_or_404
+from services.core.config import load_settings
+from services.core.jobs import JobView
+from services.core.lookups import dataset_id_or_404
 from services.ranking.embed import embed_dataset
-from services.ranking.rank import rank_dataset
-from services.ranking.rankers import POOLED, Progress
+from services.ranking.rank import JOB_KIND, rank_dataset
+from services.ranking.rankers import POOLED
 
 log = logging.getLogger(__name__)
 
-JOB_KIND = "rank"  # Job.kind of a ranking job
+#: A ranking job as the admin page shows it (a stale one as failed).
+RankingJob = JobView
 
-
-@dataclass(frozen=True)
-class RankingJob:
-    """A ranking job as the admin page shows it: its state and how far it got."""
-
-    id: int
-    status: JobStatus
-    done: int
-    total: int
-    message: str
-
-
-def _job_progress(db: Database, job_id: int) -> Progress:
-    def update(stage: str, done: int, total: int) -> None:
-        with db.write() as s:
-            job = s.get(Job, job_id)
-            job.status, job.done, job.total, job.message = JobStatus.RUNNING, done, total, stage
-            job.updated_at = utcnow()
-
-    return update
+__all__ = ["JOB_KIND", "RankingJob", "latest_jobs", "start_ranking_job"]
 
 
 def _run_ranking_job(db: Database, job_id: int, dataset: str, k: int) -> None:
-    """Embed then rank, recording progress and the outcome on the job row."""
-    progress = _job_progress(db, job_id)
+    """Embed then rank, recording progress and the outcome on the job row (with a heartbeat)."""
+    jobs.claim_job(db, job_id)
+    progress = jobs.progress_writer(db, job_id)
     try:
-        embed = embed_dataset(db, dataset, progress=progress)
-        rank = rank_dataset(db, dataset, k=k, progress=progress)
+        with jobs.Heartbeat(db, job_id):
+            embed = embed_dataset(db, dataset, progress=progress)
+            rank = rank_dataset(db, dataset, k=k, progress=progress, job_id=job_id)
     except Exception as e:  # the job records any failure for the admin page, then re-raises
-        with db.write() as s:
-            job = s.get(Job, job_id)
-            job.status, job.message, job.updated_at = JobStatus.FAILED, f"{type(e).__name__}: {e}", utcnow()
+        jobs.fail_job(db, job_id, e)
         raise
-    with db.write() as s:
-        job = s.get(Job, job_id)
-        job.status = JobStatus.DONE
-        job.message = (
-            f"embedded {embed.images_embedded} images, {embed.texts_embedded} texts, "
-            f"{embed.queries_embedded} queries ({len(embed.failed)} unreadable); "
-            f"ranked {rank.n_queries} queries, {rank.runs.get(POOLED, 0)} pooled candidates"
-        )
-        job.updated_at = utcnow()
+    jobs.finish_job(
+        db,
+        job_id,
+        f"embedded {embed.images_embedded} images, {embed.texts_embedded} texts, "
+        f"{embed.queries_embedded} queries ({len(embed.failed)} unreadable); "
+        f"ranked {rank.n_queries} queries, {rank.runs.get(POOLED, 0)} pooled candidates "
+        f"(generation {rank.generation})",
+    )
 
 
 @allow(Role.ADMIN)
 def start_ranking_job(db: Database, dataset: str, *, k: int = 100, actor: Actor = SYSTEM) -> int:
-    """Start embed + rank in a background thread of this process; return the job id to poll."""
-    with db.write() as s:
-        ds = dataset_or_404(s, dataset)
-        running = s.scalar(
-            select(Job.id).where(
-                Job.dataset_id == ds.id,
-                Job.kind == JOB_KIND,
-                Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
-            )
-        )
-        if running is not None:
-            raise ValidationError(f"a ranking job for {dataset!r} is already running (job {running})")
-        job = Job(
-            kind=JOB_KIND, dataset_id=ds.id, status=JobStatus.QUEUED, params={"k": k}, message="starting"
-        )
-        s.add(job)
-        s.flush()
-        job_id = job.id
+    """Start embed + rank in a background thread of this process; return the job id to poll.
+
+    Raises:
+        ValidationError: a ranking of the dataset is running (one whose process died is not).
+    """
+    with db.read() as s:
+        dataset_id = dataset_id_or_404(s, dataset)
+    job_id = jobs.open_job(
+        db, JOB_KIND, dataset_id, params={"k": k}, what=repr(dataset), status=JobStatus.QUEUED
+    )
 
     def target() -> None:
         try:
@@ -103,13 +79,21 @@ def start_ranking_job(db: Database, dataset: str, *, k: int = 100, actor: Actor 
 
 @allow(Role.ADMIN)
 def latest_jobs(db: Database, dataset: str, limit: int = 5, *, actor: Actor = SYSTEM) -> list[RankingJob]:
-    """The dataset's latest jobs, newest first (none for a dataset that has had none)."""
+    """The dataset's latest ranking jobs, newest first (none for a dataset that has had none).
+
+    A job whose heartbeat stopped is marked failed here (the page polls this), so it never
+    blocks a new one.
+    """
+    with db.read() as s:
+        dataset_id = dataset_id_or_404(s, dataset)
+    jobs.fail_stale_jobs(db, kind=JOB_KIND, dataset_id=dataset_id)
+    cutoff, now = load_settings().job_stale_s, utcnow()
     with db.read() as s:
         rows = s.scalars(
             select(Job)
             .join(Dataset, Dataset.id == Job.dataset_id)
-            .where(Dataset.name == dataset)
+            .where(Job.dataset_id == dataset_id, Job.kind == JOB_KIND)
             .order_by(Job.id.desc())
             .limit(limit)
         ).all()
-        return [RankingJob(j.id, JobStatus(j.status), j.done, j.total, j.message) for j in rows]
+        return [jobs.view(j, now, cutoff) for j in rows]

@@ -24,6 +24,7 @@ from db.session import Database
 from db.studies import Study, StudyAssignment, StudyResponse, StudyTrial
 from services.core.auth import Actor, allow
 from services.core.lookups import dataset_or_404, study_or_404
+from services.ranking.generations import active_runs
 from services.study.rubric import Criterion, rubric_of
 
 log = logging.getLogger(__name__)
@@ -118,9 +119,7 @@ def dataset_systems(db: Database, actor: Actor, dataset: str) -> list[str]:
     """Names of the dataset's rankings (ranker runs, pooled and imported runs)."""
     with db.read() as s:
         ds = dataset_or_404(s, dataset)
-        return list(
-            s.scalars(select(RankerRun.name).where(RankerRun.dataset_id == ds.id).order_by(RankerRun.name))
-        )
+        return list(s.scalars(select(RankerRun.name).where(active_runs(ds.id)).order_by(RankerRun.name)))
 
 
 @allow(Role.ADMIN)
