@@ -44,6 +44,19 @@ def upgrade() -> None:
         )
 
 
+def _delete_orphans() -> None:
+    """What ON DELETE CASCADE would have deleted: SQLite's keys are off during a migration."""
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
+        return
+    while rows := bind.exec_driver_sql("PRAGMA foreign_key_check").fetchall():
+        for table in sorted({row[0] for row in rows}):
+            rowids = sorted({row[1] for row in rows if row[0] == table})
+            for start in range(0, len(rowids), 500):
+                marks = ", ".join(str(int(r)) for r in rowids[start : start + 500])
+                bind.exec_driver_sql(f'DELETE FROM "{table}" WHERE rowid IN ({marks})')
+
+
 def downgrade() -> None:
     # What the old schema cannot hold: a second generation of a run name, a dataset half-deleted.
     op.execute(
@@ -51,6 +64,7 @@ def downgrade() -> None:
         "(SELECT active_generation FROM datasets WHERE datasets.id = ranker_runs.dataset_id)"
     )
     op.execute("DELETE FROM datasets WHERE deleted_at IS NOT NULL")
+    _delete_orphans()
     with op.batch_alter_table("ranker_runs") as batch:
         batch.drop_constraint("uq_ranker_runs_dataset_id_name_generation", type_="unique")
         batch.create_unique_constraint(op.f("uq_ranker_runs_dataset_id_name"), ["dataset_id", "name"])

@@ -177,8 +177,9 @@ def set_progress(db: Database, job_id: int, stage: str, done: int, total: int) -
     now = utcnow()
     with db.write() as s:
         job = s.get(Job, job_id)
-        job.done, job.total, job.message = done, total, stage
-        job.updated_at = job.heartbeat_at = now
+        if job is not None:  # gone with its dataset (a dataset delete's own job)
+            job.done, job.total, job.message = done, total, stage
+            job.updated_at = job.heartbeat_at = now
 
 
 def progress_writer(db: Database, job_id: int, *, every_s: float = 1.0) -> Callable[[str, int, int], None]:
@@ -188,7 +189,8 @@ def progress_writer(db: Database, job_id: int, *, every_s: float = 1.0) -> Calla
 
     def update(stage: str, done: int, total: int) -> None:
         now = time.monotonic()
-        if stage in last and done < total and now - last[stage] < every_s:
+        finished = 0 < total <= done
+        if stage in last and not finished and now - last[stage] < every_s:
             return
         last[stage] = now
         set_progress(db, job_id, stage, done, total)
@@ -200,7 +202,8 @@ def finish_job(db: Database, job_id: int, message: str) -> None:
     now = utcnow()
     with db.write() as s:
         job = s.get(Job, job_id)
-        job.status, job.message, job.updated_at, job.heartbeat_at = JobStatus.DONE, message, now, now
+        if job is not None:
+            job.status, job.message, job.updated_at, job.heartbeat_at = JobStatus.DONE, message, now, now
 
 
 def fail_job(db: Database, job_id: int, error: BaseException) -> None:
@@ -211,6 +214,9 @@ def fail_job(db: Database, job_id: int, error: BaseException) -> None:
     try:
         with db.write() as s:
             job = s.get(Job, job_id)
+            if job is None:
+                log.error("job %d failed (%s); its row is gone with its dataset", job_id, error)
+                return
             job.status, job.message, job.updated_at = (
                 JobStatus.FAILED,
                 f"{type(error).__name__}: {error}",

@@ -102,13 +102,32 @@ def begin_generation(
         return generation, {r.name: r.id for r in rows}
 
 
-def switch_generation(db: Database, dataset_id: int, generation: int) -> bool:
+def switch_generation(db: Database, dataset_id: int, generation: int, run_ids: Iterable[int]) -> bool:
     """Make ``generation`` the one readers see, in one short transaction.
 
     Only a newer generation replaces the active one: a ranking that finishes after a later one
     switched loses (returns False) and its runs are the caller's to delete.
+
+    Raises:
+        RuntimeError: a run of the generation is gone (a ranking took this one's job for dead
+            and deleted its rows); the active generation stays as it was.
     """
+    wanted = set(run_ids)
     with db.write() as s:
+        found = set(
+            s.scalars(
+                select(RankerRun.id).where(
+                    RankerRun.id.in_(wanted),
+                    RankerRun.dataset_id == dataset_id,
+                    RankerRun.generation == generation,
+                )
+            )
+        )
+        if found != wanted:
+            raise RuntimeError(
+                f"generation {generation} of dataset {dataset_id} lost runs {sorted(wanted - found)} "
+                "while it was written (another ranking deleted it); nothing was switched"
+            )
         switched = s.execute(
             update(Dataset)
             .where(Dataset.id == dataset_id, Dataset.active_generation < generation)

@@ -302,7 +302,7 @@ def _write_generation(
     written[POOLED] = insert_rows(
         db, table, pooled_rows(run_ids[POOLED]), sizer=sizer, after_batch=batch_done
     )
-    if not generations.switch_generation(db, dataset_id, generation):
+    if not generations.switch_generation(db, dataset_id, generation, run_ids.values()):
         log.warning(
             "dataset %d: a later ranking switched first; generation %d is dropped", dataset_id, generation
         )
