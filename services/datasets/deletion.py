@@ -79,7 +79,13 @@ def purge_dataset(
     Raises:
         ValidationError: the dataset is not marked deleted (:func:`mark_deleted` first).
     """
-    sizer = sizer or BatchSizer(first=50, low=1, target_s=load_settings().write_batch_ms / 1000)
+    target_s = load_settings().write_batch_ms / 1000
+    sizers: list[BatchSizer] = []
+
+    def fresh() -> BatchSizer:  # each table's rows cost differently: each gets its own sizer
+        sizers.append(sizer or BatchSizer.for_keys(target_s))
+        return sizers[-1]
+
     with db.read() as s:
         marked = s.scalar(select(Dataset.deleted_at).where(Dataset.id == dataset_id))
         if marked is None and s.get(Dataset, dataset_id) is not None:
@@ -99,18 +105,24 @@ def purge_dataset(
     if run_ids:
         c = Candidate.__table__
         candidates = delete_by_keys(
-            db, c, c.c.query_id, query_ids, where=[c.c.run_id.in_(run_ids)], sizer=sizer, after_batch=counted
+            db,
+            c,
+            c.c.query_id,
+            query_ids,
+            where=[c.c.run_id.in_(run_ids)],
+            sizer=fresh(),
+            after_batch=counted,
         )
         with db.write() as s:
             s.execute(RankerRun.__table__.delete().where(RankerRun.dataset_id == dataset_id))
     q, i = Query.__table__, Item.__table__
-    queries = delete_by_keys(db, q, q.c.id, query_ids, sizer=sizer, after_batch=counted)
-    items = delete_by_keys(db, i, i.c.id, item_ids, sizer=sizer, after_batch=counted)
+    queries = delete_by_keys(db, q, q.c.id, query_ids, sizer=fresh(), after_batch=counted)
+    items = delete_by_keys(db, i, i.c.id, item_ids, sizer=fresh(), after_batch=counted)
     with db.write() as s:  # studies, jobs (this one too), exports, rows added since the lists were read
         started = time.perf_counter()
         s.execute(Dataset.__table__.delete().where(Dataset.id == dataset_id, Dataset.deleted_at.is_not(None)))
-    sizer.held_s.append(time.perf_counter() - started)
-    report = PurgeReport(dataset_id, candidates, queries, items, sizer.longest_s, batches + 1)
+    longest = max([time.perf_counter() - started, *(z.longest_s for z in sizers)])
+    report = PurgeReport(dataset_id, candidates, queries, items, longest, batches + 1)
     log.info("dataset %d purged: %s", dataset_id, report)
     return report
 

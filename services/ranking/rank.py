@@ -13,9 +13,11 @@ generation is deleted by the next ranking (its job is stale by then). Ranking re
 
 from __future__ import annotations
 
+import gc
 import logging
+import threading
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,7 +124,7 @@ def rank_dataset(
         job_id = jobs.open_job(db, JOB_KIND, pool.dataset_id, params={"k": k}, what=repr(dataset))
         progress = _both(progress, jobs.progress_writer(db, job_id))
     try:
-        with jobs.Heartbeat(db, job_id) if own_job else nullcontext():
+        with jobs.Heartbeat(db, job_id) if own_job else nullcontext(), _no_gc_pauses():
             report = _rank(db, dataset, pool, queries, k, embedder, data_dir, progress, job_id, after_batch)
     except Exception as e:
         if own_job:
@@ -133,6 +135,35 @@ def rank_dataset(
             db, job_id, f"ranked {report.n_queries} queries, {report.runs.get(POOLED, 0)} pooled candidates"
         )
     return report
+
+
+_gc_lock = threading.Lock()
+_gc_holders = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def _no_gc_pauses() -> Iterator[None]:
+    """No cyclic garbage collection while a ranking runs (in this process, for every thread).
+
+    A ranking at 100,000 items holds millions of small objects (runs, pooled candidates), and each
+    full collection walks all of them with the GIL held: a 3 s pause of every thread (every
+    annotator's page) already at 2,000 items. Reference counting still frees everything; cycles
+    made meanwhile wait for the end. Nested and concurrent rankings share one switch.
+    """
+    global _gc_holders, _gc_was_enabled
+    with _gc_lock:
+        if _gc_holders == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_holders += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_holders -= 1
+            if _gc_holders == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def _both(first: Progress | None, second: Progress) -> Progress:
@@ -250,8 +281,9 @@ def _write_generation(
     Returns:
         The generation, candidate rows per run, and the longest transaction (seconds).
     """
-    sizer = BatchSizer(target_s=load_settings().write_batch_ms / 1000)
-    _delete_abandoned(db, dataset_id, job_id, sizer)
+    target_s = load_settings().write_batch_ms / 1000
+    sizer, deletes = BatchSizer(target_s=target_s), BatchSizer.for_keys(target_s)  # rows; query ids
+    _delete_abandoned(db, dataset_id, job_id, deletes)
     specs = [(name, RunKind.RANKER, params) for name in runs]
     specs.append((POOLED, RunKind.POOLED, {**params, "fusion": "rrf"}))
     generation, run_ids = generations.begin_generation(db, dataset_id, specs)
@@ -309,8 +341,8 @@ def _write_generation(
     old = generations.inactive_generations(db, dataset_id, keep=_live_generations(db, dataset_id, job_id))
     if progress is not None:
         progress("deleting the previous candidates", 0, 1)
-    generations.delete_generations(db, dataset_id, old, sizer=sizer)
-    return generation, written, sizer.longest_s
+    generations.delete_generations(db, dataset_id, old, sizer=deletes)
+    return generation, written, max(sizer.longest_s, deletes.longest_s)
 
 
 def _live_generations(db: Database, dataset_id: int, job_id: int) -> set[int]:
