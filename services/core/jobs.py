@@ -26,12 +26,15 @@ from sqlalchemy.orm import Session
 from db.enums import JobStatus
 from db.models import Job, utcnow
 from db.session import Database
+from services.core.auth import public
 from services.core.config import load_settings
 from services.core.errors import ValidationError
 
 log = logging.getLogger(__name__)
 
 LIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+# These touch job rows only, for the services that start jobs; those check the caller's role.
+JOB_BOOKKEEPING = "job bookkeeping for services that check the role themselves; touches job rows only"
 _HOST = socket.gethostname()
 
 
@@ -91,6 +94,7 @@ def stale_message(job: Job, now: datetime) -> str:
     )
 
 
+@public(JOB_BOOKKEEPING)
 def fail_stale_jobs(db: Database, *, kind: str | None = None, dataset_id: int | None = None) -> list[int]:
     """Mark every stale job (of ``kind``, on ``dataset_id`` when given) failed; returns their ids."""
     cutoff = load_settings().job_stale_s
@@ -119,6 +123,7 @@ def live_jobs(s: Session, kind: str, dataset_id: int) -> Sequence[Job]:
     ).all()
 
 
+@public(JOB_BOOKKEEPING)
 def open_job(
     db: Database,
     kind: str,
@@ -162,6 +167,7 @@ def open_job(
         return job.id
 
 
+@public(JOB_BOOKKEEPING)
 def claim_job(db: Database, job_id: int) -> None:
     """Mark a queued job as running in this process (its pid and host, a first heartbeat)."""
     now = utcnow()
@@ -172,6 +178,7 @@ def claim_job(db: Database, job_id: int) -> None:
         job.heartbeat_at = job.updated_at = now
 
 
+@public(JOB_BOOKKEEPING)
 def set_progress(db: Database, job_id: int, stage: str, done: int, total: int) -> None:
     """Record how far a job got (a short write; it is a heartbeat too)."""
     now = utcnow()
@@ -182,6 +189,7 @@ def set_progress(db: Database, job_id: int, stage: str, done: int, total: int) -
             job.updated_at = job.heartbeat_at = now
 
 
+@public(JOB_BOOKKEEPING)
 def progress_writer(db: Database, job_id: int, *, every_s: float = 1.0) -> Callable[[str, int, int], None]:
     """A ``progress(stage, done, total)`` that records on the job row, at most once a second per
     stage (a new stage and the last step are always written)."""
@@ -198,6 +206,7 @@ def progress_writer(db: Database, job_id: int, *, every_s: float = 1.0) -> Calla
     return update
 
 
+@public(JOB_BOOKKEEPING)
 def finish_job(db: Database, job_id: int, message: str) -> None:
     now = utcnow()
     with db.write() as s:
@@ -206,6 +215,7 @@ def finish_job(db: Database, job_id: int, message: str) -> None:
             job.status, job.message, job.updated_at, job.heartbeat_at = JobStatus.DONE, message, now, now
 
 
+@public(JOB_BOOKKEEPING)
 def fail_job(db: Database, job_id: int, error: BaseException) -> None:
     """Record a job's failure; if even that write fails, say so in the log (never swallowed).
 

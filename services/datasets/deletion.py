@@ -25,9 +25,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from db.bulk import AfterBatch, BatchSizer, delete_by_keys
+from db.enums import Role
 from db.models import Candidate, Dataset, Item, Query, RankerRun, utcnow
 from db.session import Database
 from services.core import jobs
+from services.core.auth import SYSTEM, Actor, allow, public
 from services.core.config import load_settings
 from services.core.errors import ValidationError
 from services.core.lookups import dataset_or_404
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 
 JOB_KIND = "delete"  # Job.kind of a dataset delete
 RANK_JOB_KIND = "rank"  # services.ranking.rank.JOB_KIND (not imported: that pulls in torch)
+SWEEP = "the startup sweep: it finishes deletes an admin started (datasets already marked), nothing else"
 _TOMBSTONE = "deleted/{id}/{name}"  # a dataset name cannot hold a slash, so this never clashes
 
 
@@ -49,7 +52,8 @@ class PurgeReport:
     batches: int
 
 
-def mark_deleted(db: Database, name: str) -> int:
+@allow(Role.ADMIN)
+def mark_deleted(db: Database, name: str, *, actor: Actor = SYSTEM) -> int:
     """Hide the dataset at once (one short transaction); returns its id.
 
     Raises:
@@ -65,14 +69,26 @@ def mark_deleted(db: Database, name: str) -> int:
             raise ValidationError(
                 f"a ranking job is running on {name!r}; delete it when the job has finished"
             )
-        ds.deleted_at = utcnow()
-        ds.name = _TOMBSTONE.format(id=ds.id, name=name)[:128]
-        log.info("dataset %r (%d) marked deleted", name, ds.id)
+        tombstone(ds)
         return ds.id
 
 
+def tombstone(ds: Dataset) -> None:
+    """Mark ``ds`` deleted and free its name, inside the caller's transaction (an import that
+    replaces the dataset does it in its own); :func:`purge_dataset` deletes its rows afterwards."""
+    log.info("dataset %r (%d) marked deleted", ds.name, ds.id)
+    ds.deleted_at = utcnow()
+    ds.name = _TOMBSTONE.format(id=ds.id, name=ds.name)[:128]
+
+
+@allow(Role.ADMIN)
 def purge_dataset(
-    db: Database, dataset_id: int, *, sizer: BatchSizer | None = None, after_batch: AfterBatch | None = None
+    db: Database,
+    dataset_id: int,
+    *,
+    sizer: BatchSizer | None = None,
+    after_batch: AfterBatch | None = None,
+    actor: Actor = SYSTEM,
 ) -> PurgeReport:
     """Delete a marked dataset's rows in short transactions, then the dataset; safe to rerun.
 
@@ -127,7 +143,8 @@ def purge_dataset(
     return report
 
 
-def purge_as_job(db: Database, dataset_id: int) -> PurgeReport | None:
+@allow(Role.ADMIN)
+def purge_as_job(db: Database, dataset_id: int, *, actor: Actor = SYSTEM) -> PurgeReport | None:
     """Purge under a job with a heartbeat; None when another live delete job has it."""
     try:
         job_id = jobs.open_job(db, JOB_KIND, dataset_id, what=f"dataset {dataset_id}")
@@ -149,12 +166,14 @@ def purge_as_job(db: Database, dataset_id: int) -> PurgeReport | None:
         raise
 
 
+@public(SWEEP)
 def pending_deletions(db: Database) -> list[int]:
     """Ids of datasets marked deleted whose rows are not all gone yet."""
     with db.read() as s:
         return list(s.scalars(select(Dataset.id).where(Dataset.deleted_at.is_not(None)).order_by(Dataset.id)))
 
 
+@public(SWEEP)
 def resume_deletions(db: Database, dataset_ids: list[int] | None = None) -> list[int]:
     """Purge every marked dataset (of ``dataset_ids``) no live job is deleting (a delete whose
     process died); returns those purged."""
@@ -166,6 +185,7 @@ def resume_deletions(db: Database, dataset_ids: list[int] | None = None) -> list
     return resumed
 
 
+@public(SWEEP)
 def resume_in_background(db: Database) -> threading.Thread | None:
     """Start :func:`resume_deletions` of the datasets marked now in a daemon thread, if any."""
     pending = pending_deletions(db)

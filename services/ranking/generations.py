@@ -21,9 +21,10 @@ from sqlalchemy import ColumnElement, ScalarSelect, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from db.bulk import AfterBatch, BatchSizer, delete_by_keys
-from db.enums import RunKind
+from db.enums import Role, RunKind
 from db.models import Candidate, Dataset, Query, RankerRun
 from db.session import Database
+from services.core.auth import SYSTEM, Actor, allow
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,9 @@ def ranking_version(s: Session, dataset_id: int) -> tuple[int, int, float]:
 # --------------------------------------------------------------------------- writers
 
 
+@allow(Role.ADMIN)
 def begin_generation(
-    db: Database, dataset_id: int, runs: Sequence[tuple[str, RunKind, dict]]
+    db: Database, dataset_id: int, runs: Sequence[tuple[str, RunKind, dict]], *, actor: Actor = SYSTEM
 ) -> tuple[int, dict[str, int]]:
     """Take the dataset's next generation and create its (empty) runs in one short transaction.
 
@@ -102,7 +104,10 @@ def begin_generation(
         return generation, {r.name: r.id for r in rows}
 
 
-def switch_generation(db: Database, dataset_id: int, generation: int, run_ids: Iterable[int]) -> bool:
+@allow(Role.ADMIN)
+def switch_generation(
+    db: Database, dataset_id: int, generation: int, run_ids: Iterable[int], *, actor: Actor = SYSTEM
+) -> bool:
     """Make ``generation`` the one readers see, in one short transaction.
 
     Only a newer generation replaces the active one: a ranking that finishes after a later one
@@ -137,7 +142,10 @@ def switch_generation(db: Database, dataset_id: int, generation: int, run_ids: I
     return bool(switched)
 
 
-def inactive_generations(db: Database, dataset_id: int, *, keep: Iterable[int] = ()) -> list[int]:
+@allow(Role.ADMIN)
+def inactive_generations(
+    db: Database, dataset_id: int, *, keep: Iterable[int] = (), actor: Actor = SYSTEM
+) -> list[int]:
     """Generations of the dataset's runs that readers do not see, less ``keep``."""
     with db.read() as s:
         active = s.scalar(select(Dataset.active_generation).where(Dataset.id == dataset_id))
@@ -147,6 +155,7 @@ def inactive_generations(db: Database, dataset_id: int, *, keep: Iterable[int] =
     return sorted(set(found) - {active} - set(keep))
 
 
+@allow(Role.ADMIN)
 def delete_generations(
     db: Database,
     dataset_id: int,
@@ -154,6 +163,7 @@ def delete_generations(
     *,
     sizer: BatchSizer | None = None,
     after_batch: AfterBatch | None = None,
+    actor: Actor = SYSTEM,
 ) -> int:
     """Delete the runs of ``generations`` and their candidates in short transactions.
 
