@@ -10,6 +10,7 @@ lose the lock again and again to later ones (submit p99 of seconds at p50 of ten
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -23,6 +24,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "qrels_write"
+# Python's sqlite3 lets go of the GIL around every statement; taking it back waits for the busy
+# thread to reach the switch interval (5 ms by default). A writer does a dozen statements while
+# every other writer queues behind it: 1 ms cut its turn by a sixth under 50 annotators.
+GIL_SWITCH_INTERVAL_S = 0.001
 
 _engines: dict[str, Engine] = {}
 _write_locks: dict[str, FairLock] = {}
@@ -168,6 +173,8 @@ class Database:
         self.url = url
         self.engine = get_engine(self.url)
         self._queue = write_lock(self.url)
+        if self._queue is not None and sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
+            sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._write = sessionmaker(
             bind=self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
