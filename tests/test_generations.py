@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from db import migrate
 from db.bulk import BatchSizer
 from db.enums import JobStatus, RunKind
-from db.models import Candidate, Dataset, Job, Judgment, RankerRun, utcnow
+from db.models import Candidate, Dataset, Item, Job, Judgment, Query, RankerRun, utcnow
 from db.session import Database, FairLock, dispose_engine, write_lock
 from services.annotation.queue import my_datasets, next_assignment
 from services.annotation.submit import LabelInput, QueryWork, submit
@@ -384,3 +384,56 @@ def test_0007_downgrade_drops_what_0006_cannot_hold_and_upgrade_keeps_runs_visib
     with db.read() as s:
         assert s.execute(select(Dataset.active_generation, Dataset.deleted_at)).all() == [(0, None)]
         assert s.scalar(select(generations.pooled_run(ds_id))) == run_id
+
+
+# --------------------------------------------------------------------------- db/bulk.py
+
+
+def test_bulk_insert_and_delete_keep_every_value(db: Database, tmp_path: Path) -> None:
+    """Multi-row inserts go through each column's own processing (JSON here) on both backends."""
+    from db.bulk import delete_by_keys, insert_rows
+
+    import_bundle(db, make_bundle(tmp_path / "b", n_items=6, n_queries=3), "shop")
+    with db.read() as s:
+        ds_id = s.scalar(select(Dataset.id))
+        queries = s.scalars(select(Query.id).order_by(Query.id)).all()
+        items = s.scalars(select(Item.id).order_by(Item.id)).all()
+    _, runs = generations.begin_generation(db, ds_id, [("pooled", RunKind.POOLED, {})])
+    rows = [
+        {
+            "run_id": runs["pooled"],
+            "query_id": q,
+            "item_id": i,
+            "rank": r,
+            "score": 1.0 / r,
+            "rankers": {"bm25": {"rank": r, "score": 0.5}, "note": "ü"},
+        }
+        for q in queries
+        for r, i in enumerate(items, start=1)
+    ]
+    batches: list[int] = []
+    sizer = BatchSizer(first=4, low=1, high=5)
+    table = Candidate.__table__
+    assert insert_rows(db, table, iter(rows), sizer=sizer, after_batch=batches.append) == len(rows)
+    assert sum(batches) == len(rows) and max(batches) <= 5 and len(sizer.held_s) == len(batches)
+    with db.read() as s:
+        stored = s.execute(
+            select(Candidate.query_id, Candidate.item_id, Candidate.rank, Candidate.score, Candidate.rankers)
+            .where(Candidate.run_id == runs["pooled"])
+            .order_by(Candidate.query_id, Candidate.rank)
+        ).all()
+    assert [tuple(r) for r in stored] == [
+        (r["query_id"], r["item_id"], r["rank"], r["score"], r["rankers"]) for r in rows
+    ]
+    gone = delete_by_keys(
+        db,
+        table,
+        table.c.query_id,
+        queries[:2],
+        where=[table.c.run_id == runs["pooled"]],
+        sizer=BatchSizer.for_keys(),
+    )
+    assert gone == 2 * len(items)
+    with db.read() as s:
+        left = set(s.scalars(select(Candidate.query_id).where(Candidate.run_id == runs["pooled"])))
+    assert left == {queries[2]}
