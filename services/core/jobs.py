@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.enums import JobStatus
-from db.models import Job, utcnow
+from db.models import Dataset, Job, utcnow
 from db.session import Database
 from services.core.auth import public
 from services.core.config import load_settings
@@ -132,6 +132,7 @@ def open_job(
     params: dict | None = None,
     what: str = "",
     status: JobStatus = JobStatus.RUNNING,
+    on_deleted: bool = False,
 ) -> int:
     """Create a job of ``kind`` on the dataset, unless a live one is there; returns its id.
 
@@ -139,13 +140,20 @@ def open_job(
     at once on this host), or queued for a thread of it that calls :func:`claim_job`.
 
     Stale jobs of that kind are marked failed first, so a job whose process died never blocks.
+    The dataset's row lock (PostgreSQL) makes the check and the new row one step, and a dataset
+    being deleted takes no new job (``on_deleted``: the delete's own job).
 
     Raises:
-        ValidationError: a live job of that kind runs on the dataset.
+        ValidationError: a live job of that kind runs on the dataset, or it is being deleted.
     """
     fail_stale_jobs(db, kind=kind, dataset_id=dataset_id)
     now = utcnow()
     with db.write() as s:
+        deleted = s.execute(
+            select(Dataset.deleted_at).where(Dataset.id == dataset_id).with_for_update()
+        ).first()
+        if deleted is None or (deleted.deleted_at is not None and not on_deleted):
+            raise ValidationError(f"{what or 'the dataset'} was deleted; it takes no new {kind} job")
         running = live_jobs(s, kind, dataset_id)
         if running:
             raise ValidationError(

@@ -147,7 +147,7 @@ def purge_dataset(
 def purge_as_job(db: Database, dataset_id: int, *, actor: Actor = SYSTEM) -> PurgeReport | None:
     """Purge under a job with a heartbeat; None when another live delete job has it."""
     try:
-        job_id = jobs.open_job(db, JOB_KIND, dataset_id, what=f"dataset {dataset_id}")
+        job_id = jobs.open_job(db, JOB_KIND, dataset_id, what=f"dataset {dataset_id}", on_deleted=True)
     except ValidationError:
         return None
     try:
