@@ -1,4 +1,5 @@
-"""Deleting a dataset at MCMR's size: before and after migration 0002's foreign-key indexes.
+"""Deleting a dataset at MCMR's size: one cascading statement (before 0002's foreign-key indexes
+and after them) against the batched delete of migration 0007.
 
 Builds, at a given schema revision, a dataset of ``--items`` items, ``--queries`` queries with
 their qrels, five runs of candidates (``--per-query`` rows per query in all: 750 gives the ~7.5
@@ -6,11 +7,16 @@ million rows a real 100,000-item ranking writes), assignments and judgments, by 
 rows' shape is what a delete walks; how they were made does not matter). Then times
 ``DELETE FROM datasets`` (what ``services.datasets.catalog.delete_dataset`` runs; every child row
 goes by ON DELETE CASCADE) at revision 0001 (no index on ``candidates.item_id``,
-``judgments.item_id``, ...) and at head. A run that outlasts ``--limit-s`` is stopped and reported
-as such. SQLite by default; ``--pg URL`` (an admin URL) runs the same on PostgreSQL too.
+``judgments.item_id``, ...) and at head; one statement is one transaction, so it holds the write
+lock from start to end. ``batched`` times what the app does since 0007
+(``services.datasets.deletion``): the dataset marked in one short transaction, then its rows in
+short ones; its figure is the total time and the longest transaction. A run that outlasts
+``--limit-s`` is stopped and reported as such. SQLite by default; ``--pg URL`` (an admin URL)
+runs the same on PostgreSQL too.
 
     python bench/bench_delete.py                                    # 100,000 items, 7.5 M candidates
     python bench/bench_delete.py --items 2000 --queries 200 --limit-s 60
+    python bench/bench_delete.py --items 20000 --queries 2000 --variants head,batched
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.results_md import append_row  # noqa: E402
 from db import migrate  # noqa: E402
-from db.session import dispose_engine, get_engine  # noqa: E402
+from db.session import Database, dispose_engine, get_engine  # noqa: E402
 
 RUNS = ("clip_image", "clip_text", "bm25", "hybrid", "pooled")
 BATCH = 50_000
@@ -157,6 +163,19 @@ def time_delete(url: str, limit_s: float) -> float | None:
         return time.perf_counter() - started
 
 
+def time_batched(url: str) -> tuple[float, float, int]:
+    """Seconds of the batched delete, its longest transaction and its number of transactions."""
+    from services.datasets.deletion import mark_deleted, purge_dataset
+
+    db = Database(url)
+    started = time.perf_counter()
+    mark_started = time.perf_counter()
+    dataset_id = mark_deleted(db, "big")
+    mark_s = time.perf_counter() - mark_started
+    report = purge_dataset(db, dataset_id)
+    return time.perf_counter() - started, max(mark_s, report.longest_write_s), report.batches + 1
+
+
 def _interrupt(raw) -> None:
     if isinstance(raw, sqlite3.Connection):
         raw.interrupt()
@@ -188,26 +207,43 @@ def main() -> None:
     parser.add_argument("--limit-s", type=float, default=600.0)
     parser.add_argument("--pg", default=None, help="PostgreSQL admin URL to run there too")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--variants", default="0001,head,batched", help="comma-separated: 0001, head (one statement), batched"
+    )
     args = parser.parse_args()
+    variants = args.variants.split(",")
     work = Path(tempfile.mkdtemp(prefix="qrels-bench-delete-"))
     command = "python bench/bench_delete.py" + "".join(
         f" --{k.replace('_', '-')} {v}"
-        for k, v in (("items", args.items), ("queries", args.queries), ("per_query", args.per_query))
+        for k, v in (
+            ("items", args.items),
+            ("queries", args.queries),
+            ("per_query", args.per_query),
+            ("variants", args.variants),
+        )
         if v != parser.get_default(k)
     )
     for backend, make in databases(args.pg, work):
-        for revision, label in (
-            ("0001", "before (0001: no index on candidates.item_id, ...)"),
-            ("head", "after (head)"),
+        for variant, revision, label in (
+            ("0001", "0001", "before (0001: no index on candidates.item_id, ...)"),
+            ("head", "head", "one statement at head (one transaction: the write lock held throughout)"),
+            ("batched", "head", "batched (0007: marked, then short transactions)"),
         ):
-            url = make(revision)
+            if variant not in variants:
+                continue
+            url = make(variant)
             migrate.upgrade(url, revision)
             started = time.perf_counter()
             n = build(url, args.items, args.queries, args.per_query, args.seed)
             built = time.perf_counter() - started
-            seconds = time_delete(url, args.limit_s)
+            if variant == "batched":
+                seconds, longest, transactions = time_batched(url)
+                value = f"{seconds:.1f} s in {transactions} transactions, longest {longest * 1000:.0f} ms"
+            else:
+                seconds = time_delete(url, args.limit_s)
+                value = f"stopped after {args.limit_s:.0f} s" if seconds is None else f"{seconds:.1f} s"
+                value += "" if seconds is None else f" (one transaction: longest {seconds:.1f} s)"
             dispose_engine(url)
-            value = f"stopped after {args.limit_s:.0f} s" if seconds is None else f"{seconds:.1f} s"
             print(
                 f"{backend} {label}: delete {value} ({n:,} candidate rows, built in {built:.0f} s)",
                 flush=True,

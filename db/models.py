@@ -88,6 +88,12 @@ class Dataset(Base):
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # The generation of ranker runs readers see (services/ranking/generations.py); a re-rank
+    # writes the next one beside it and switches this in one short transaction.
+    active_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set when the dataset is deleted: it leaves every list at once, its rows go in short batches
+    # (services/datasets/deletion.py), and a crashed delete resumes from here.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Item(Base):
@@ -187,7 +193,7 @@ class RankerRun(Base):
     """One ranking of a dataset's pool: a ranker's output, the pooled fusion, or an imported run."""
 
     __tablename__ = "ranker_runs"
-    __table_args__ = (UniqueConstraint("dataset_id", "name"),)
+    __table_args__ = (UniqueConstraint("dataset_id", "name", "generation"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
@@ -195,6 +201,8 @@ class RankerRun(Base):
     kind: Mapped[RunKind] = mapped_column(enum_type(RunKind, 16))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Readers see only the dataset's ``active_generation`` (services/ranking/generations.py).
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Candidate(Base):
@@ -231,6 +239,8 @@ class Job(Base):
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Touched every few seconds while the job's process lives; a stale one means it died.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Assignment(Base):

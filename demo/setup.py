@@ -42,7 +42,7 @@ class Credential:
 def database_is_empty(db: Database) -> bool:
     with db.read() as s:
         n_users = s.scalar(select(func.count(User.id))) or 0
-        n_datasets = s.scalar(select(func.count(Dataset.id))) or 0
+        n_datasets = s.scalar(select(func.count(Dataset.id)).where(Dataset.deleted_at.is_(None))) or 0
     return n_users == 0 and n_datasets == 0
 
 

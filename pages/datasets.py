@@ -198,9 +198,9 @@ with danger_tab:
     confirm = st.text_input("Type the dataset name to confirm", key="delete_confirm")
     if st.button("Delete dataset", type="primary", disabled=confirm != chosen, key="delete_dataset"):
         try:
-            ds.delete_dataset(db, chosen, actor=user)
+            ds.delete_dataset(db, chosen, background=True, actor=user)
         except QrelsError as e:
             st.error(str(e))
         else:
-            st.success(f"Deleted {chosen}.")
+            st.success(f"Deleted {chosen}; its rows are removed in the background.")
             st.rerun()

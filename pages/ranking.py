@@ -12,6 +12,8 @@ from services.ranking.models import model_for
 from services.triage.compute import triage_dataset
 from ui.state import database, require_role
 
+LIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
 user = require_role(Role.ADMIN)
 db = database()
 st.title("Ranking")
@@ -60,9 +62,15 @@ def jobs() -> None:
         return
     for job in rows:
         with st.container(border=True):
-            st.write(f"Job {job.id} · **{job.status}**")
-            if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
-                st.progress(job.done / max(job.total, 1), text=f"{job.message}: {job.done:,} / {job.total:,}")
+            beat = "" if job.heartbeat_age_s is None else f" · heard from {job.heartbeat_age_s:.0f} s ago"
+            st.write(f"Job {job.id} · **{job.status}**{beat if job.status in LIVE else ''}")
+            if job.status in LIVE:
+                if job.total:
+                    st.progress(
+                        min(job.done / job.total, 1.0), text=f"{job.message}: {job.done:,} / {job.total:,}"
+                    )
+                else:
+                    st.caption(job.message)
             elif job.status == JobStatus.FAILED:
                 st.error(job.message)
             else:

@@ -6,8 +6,10 @@
   passes ``PRAGMA integrity_check`` (SQLite) or the consistency queries below (PostgreSQL).
 - An embedding job dies while writing an embedding shard: a rerun embeds only what is missing
   and every stored vector is the fresh embedding of its own key.
-- A ranking job dies inside its write transaction: the previous runs stay as they were and a
-  rerun writes the same candidates.
+- A ranking dies while writing its new generation of runs (between two of its short
+  transactions): annotators still see the previous runs, its job is reported failed at once (its
+  process is gone), and a new ranking starts, deletes the half-written generation and writes the
+  same candidates.
 
 tests/test_models_store.py covers an interrupted shard write inside one process and
 tests/test_ranking.py a rerun after a finished embed; this file adds the killed process.
@@ -33,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from db.session import Database, dispose_engine
@@ -134,24 +136,24 @@ def _child_embed(args: dict[str, Any]) -> None:
 
 
 def _child_rank(args: dict[str, Any]) -> None:
-    """Rank, and die (SIGKILL) inside the write transaction after two runs' rows are inserted."""
+    """Rank, and die (SIGKILL) after two batches of the new generation's rows are committed."""
     from services.ranking import rank as ranking
 
-    original = ranking._insert
-    inserts = 0
+    batches = 0
 
-    def dying_insert(s, rows):
-        nonlocal inserts
-        n = original(s, rows)
-        s.flush()
-        inserts += 1
-        if inserts == 2:
+    def die_after_two(_n: int) -> None:
+        nonlocal batches
+        batches += 1
+        if batches == 2:
             os.kill(os.getpid(), signal.SIGKILL)
-        return n
 
-    ranking._insert = dying_insert
     ranking.rank_dataset(
-        Database(args["url"]), "shop", k=5, embedder=_tiny_embedder(args), data_dir=Path(args["data_dir"])
+        Database(args["url"]),
+        "shop",
+        k=5,
+        embedder=_tiny_embedder(args),
+        data_dir=Path(args["data_dir"]),
+        after_batch=die_after_two,
     )
     print("FINISHED WITHOUT DYING", flush=True)
 
@@ -484,12 +486,13 @@ def test_embedding_killed_mid_shard_resumes_with_only_the_missing_chunks(
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_ranking_killed_inside_its_transaction_keeps_the_previous_runs(
+def test_ranking_killed_mid_write_keeps_the_previous_runs_and_a_new_one_starts(
     shop: Database, data_dir: Path, tiny_model: dict[str, str]
 ) -> None:
-    from db.models import Candidate, RankerRun
+    from db.models import Candidate, Dataset, RankerRun
     from services.ranking import rank as ranking
     from services.ranking.embed import embed_dataset
+    from services.ranking.jobs import latest_jobs
 
     embedder = _tiny_embedder(tiny_model)
     embed_dataset(shop, "shop", embedder=embedder, data_dir=data_dir)
@@ -507,6 +510,8 @@ def test_ranking_killed_inside_its_transaction_keeps_the_previous_runs(
                     Candidate.rankers,
                 )
                 .join(RankerRun, RankerRun.id == Candidate.run_id)
+                .join(Dataset, Dataset.id == RankerRun.dataset_id)
+                .where(RankerRun.generation == Dataset.active_generation)  # what annotators see
                 .order_by(RankerRun.name, Candidate.query_id, Candidate.rank)
             ).all()
         return [(*r[:4], round(r[4], 5), json.dumps(r[5], sort_keys=True)) for r in rows]
@@ -518,9 +523,16 @@ def test_ranking_killed_inside_its_transaction_keeps_the_previous_runs(
     shop = Database(shop.url)
     if shop.is_sqlite:
         assert sqlite_integrity(shop.url) == ("ok", [])
-    assert candidates() == before  # the killed transaction left nothing behind
-    ranking.rank_dataset(shop, "shop", k=5, embedder=embedder, data_dir=data_dir)
+    assert candidates() == before  # annotators still see the previous runs
+    with shop.read() as s:
+        assert len(set(s.scalars(select(RankerRun.generation)))) == 2  # and a half-written generation
+    killed = latest_jobs(shop, "shop", limit=1)[0]
+    assert killed.status == "failed" and "no heartbeat" in killed.message  # its process is gone
+    report = ranking.rank_dataset(shop, "shop", k=5, embedder=embedder, data_dir=data_dir)
+    assert report.generation == 2  # the half-written generation was deleted first, its number reused
     assert candidates() == before  # and the rerun writes the same ranking
+    with shop.read() as s:
+        assert s.scalar(select(func.count()).select_from(RankerRun)) == 5  # the half-written runs are gone
 
 
 if __name__ == "__main__":

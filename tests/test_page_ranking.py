@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -72,3 +73,55 @@ def test_ranking_page_is_for_admins(sqlite_db: Database) -> None:
     people = make_users(sqlite_db)
     at = open_page(people["ann1"])
     assert "You do not have access to this page." in " ".join(e.value for e in at.error)
+
+
+def test_ranking_page_shows_heartbeats_and_a_dead_job_as_failed(
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from db.enums import JobStatus
+    from db.models import Dataset, Job, utcnow
+
+    monkeypatch.setenv("QRELS_JOB_STALE_S", "60")
+    import_bundle(sqlite_db, make_bundle(tmp_path / "b", n_items=4, n_queries=2), "shop")
+    people = make_users(sqlite_db)
+    now = utcnow()
+    with sqlite_db.write() as s:
+        ds_id = s.scalar(select(Dataset.id))
+        silent = now - timedelta(minutes=10)
+        s.add(  # a job of a server that died ten minutes ago
+            Job(
+                kind="rank",
+                dataset_id=ds_id,
+                status=JobStatus.RUNNING,
+                message="writing candidates",
+                done=10,
+                total=40,
+                params={"host": "gone"},
+                heartbeat_at=silent,
+                updated_at=silent,
+            )
+        )
+    at = open_page(people["admin"])
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert re.search(r"no heartbeat for 6\d\d s", errors) and "start it again" in errors
+    with sqlite_db.write() as s:  # and one that is alive, half-way
+        s.add(
+            Job(
+                kind="rank",
+                dataset_id=ds_id,
+                status=JobStatus.RUNNING,
+                message="writing candidates",
+                done=20,
+                total=40,
+                params={"host": "elsewhere"},
+                heartbeat_at=utcnow(),
+                updated_at=utcnow(),
+            )
+        )
+    at.run()
+    text = " ".join(m.value for m in at.markdown)
+    assert "**running** · heard from" in text
+    assert at.get("progress")[0].proto.value == 50

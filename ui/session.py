@@ -7,6 +7,7 @@ thread-safe things (the database handle, keyed by URL) live in ``st.cache_resour
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
@@ -16,7 +17,10 @@ from db.session import Database
 from services.core import sessions
 from services.core.auth import Actor
 from services.core.config import load_settings
+from services.datasets.deletion import resume_in_background
 from ui.components.cookie import clear_cookie, set_cookie
+
+log = logging.getLogger(__name__)
 
 KEY_USER = "qs_user"
 KEY_LAST_SEEN = "qs_last_seen"
@@ -29,7 +33,12 @@ _SEEN_EVERY_S = 60
 
 @st.cache_resource(show_spinner=False)
 def _database(url: str) -> Database:
-    return Database(url)
+    db = Database(url)
+    try:  # once per process: a dataset delete that died with the last server resumes now
+        resume_in_background(db)
+    except Exception:
+        log.exception("could not look for dataset deletions to resume")
+    return db
 
 
 def database() -> Database:

@@ -21,7 +21,7 @@ from db.enums import Label, Provenance, Role
 from db.models import Assignment, Dataset, Item, Judgment, Query, QueryVerdict, Submission, User
 from db.session import Database
 from services.core.auth import Actor, allow
-from services.core.lookups import dataset_id_or_404
+from services.core.lookups import dataset_id_or_404, live_dataset
 from services.datasets.settings import DatasetSettings
 
 
@@ -172,6 +172,7 @@ def dataset_overview(db: Database, actor: Actor) -> list[dict[str, Any]]:
             select(Dataset.name, Assignment.status, func.count())
             .join(Query, Query.dataset_id == Dataset.id)
             .join(Assignment, Assignment.query_id == Query.id)
+            .where(live_dataset())
             .group_by(Dataset.name, Assignment.status)
         ).all()
     table: dict[str, dict[str, Any]] = {}

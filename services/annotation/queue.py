@@ -16,7 +16,7 @@ from db.models import Assignment, Dataset, Query
 from db.session import Database
 from services.core.auth import Actor, allow
 from services.core.errors import NotFoundError, PermissionDenied
-from services.core.lookups import dataset_or_404
+from services.core.lookups import dataset_or_404, live_dataset
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def my_datasets(db: Database, actor: Actor) -> list[str]:
             select(Dataset.name)
             .join(Query, Query.dataset_id == Dataset.id)
             .join(Assignment, Assignment.query_id == Query.id)
-            .where(Assignment.user_id == actor.id)
+            .where(Assignment.user_id == actor.id, live_dataset())
             .group_by(Dataset.name)
             .order_by(Dataset.name)
         )

@@ -36,10 +36,11 @@ from db.models import (
 from db.session import Database
 from services.annotation.drafts import discard_draft
 from services.annotation.queue import next_in, own_assignment
-from services.annotation.task import pooled_run_id, shuffle_seed
+from services.annotation.task import shuffle_seed
 from services.core.auth import Actor, allow
 from services.core.errors import SaveFailed, ValidationError
 from services.formats.limits import MAX_QUERY_CHARS, ZERO_WIDTH
+from services.ranking.generations import pooled_run
 
 MAX_NOTE_CHARS = 2_000
 SAVE_ATTEMPTS = 3
@@ -190,17 +191,20 @@ def _stored_before(db: Database, actor: Actor, work: QueryWork) -> SubmitResult:
         return SubmitResult(existing.id, True, next_in(s, actor, s.get(Query, a.query_id).dataset_id, None))
 
 
-def _submit(db: Database, actor: Actor, assignment_id: int, work: QueryWork) -> SubmitResult:
-    now = utcnow()
-    with db.write() as s:
-        existing = s.scalar(select(Submission).where(Submission.client_token == work.client_token))
+@dataclass(frozen=True)
+class _Checked:
+    """What a submit needs that annotation never changes (the query, its positives, the pool and
+    the candidates shown), read and checked before the write transaction so it stays short."""
+
+    query_id: int
+    dataset_id: int
+    sources: dict[int, Candidate]  # the visible candidates the work labels, by item
+
+
+def _check(db: Database, actor: Actor, assignment_id: int, work: QueryWork) -> _Checked:
+    with db.read() as s:
         a = own_assignment(s, actor, assignment_id)
         query = s.get(Query, a.query_id)
-        if existing is not None:
-            if existing.user_id != actor.id:
-                raise ValidationError("client token already used; reload the page")
-            return SubmitResult(existing.id, True, next_in(s, actor, query.dataset_id, None))
-
         if work.verdict == Verdict.REWRITE and (work.rewrite or "").strip() == query.text.strip():
             raise ValidationError(
                 "the rewrite is the same as the query: change the text, or accept the query"
@@ -221,6 +225,42 @@ def _submit(db: Database, actor: Actor, assignment_id: int, work: QueryWork) -> 
             )
             if found != added:
                 raise ValidationError("an added item is not in this dataset's pool")
+        sources: dict[int, Candidate] = {}
+        candidate_ids = [i for i, v in work.labels.items() if v.provenance == Provenance.CANDIDATE]
+        if candidate_ids:  # the visible run's rows, read in one statement with the run
+            sources = {
+                c.item_id: c
+                for c in s.scalars(
+                    select(Candidate).where(
+                        Candidate.run_id == pooled_run(query.dataset_id),
+                        Candidate.query_id == query.id,
+                        Candidate.item_id.in_(candidate_ids),
+                    )
+                )
+            }
+        return _Checked(query.id, query.dataset_id, sources)
+
+
+def _submit(db: Database, actor: Actor, assignment_id: int, work: QueryWork) -> SubmitResult:
+    checked = _check(db, actor, assignment_id, work)
+    submission_id, duplicate = _write(db, actor, assignment_id, work, checked)
+    with db.read() as s:  # the next query, after the write (it reads only)
+        return SubmitResult(submission_id, duplicate, next_in(s, actor, checked.dataset_id, None))
+
+
+def _write(
+    db: Database, actor: Actor, assignment_id: int, work: QueryWork, checked: _Checked
+) -> tuple[int, bool]:
+    """The submit's write transaction: the submission, judgments, verdict and assignment."""
+    now = utcnow()
+    with db.write() as s:
+        existing = s.scalar(select(Submission).where(Submission.client_token == work.client_token))
+        a = own_assignment(s, actor, assignment_id)
+        query = s.get(Query, checked.query_id)
+        if existing is not None:
+            if existing.user_id != actor.id:
+                raise ValidationError("client token already used; reload the page")
+            return existing.id, True
 
         snapshot = _snapshot(s, actor, query.id, a)
         submission = Submission(
@@ -236,20 +276,7 @@ def _submit(db: Database, actor: Actor, assignment_id: int, work: QueryWork) -> 
         s.flush()
 
         seed = shuffle_seed(actor.id or 0, query.id)
-        run_id = pooled_run_id(s, query.dataset_id)
-        sources: dict[int, Candidate] = {}
-        candidate_ids = [i for i, v in work.labels.items() if v.provenance == Provenance.CANDIDATE]
-        if candidate_ids and run_id is not None:
-            sources = {
-                c.item_id: c
-                for c in s.scalars(
-                    select(Candidate).where(
-                        Candidate.run_id == run_id,
-                        Candidate.query_id == query.id,
-                        Candidate.item_id.in_(candidate_ids),
-                    )
-                )
-            }
+        sources = checked.sources
         current = {
             j.item_id: j
             for j in s.scalars(
@@ -261,7 +288,7 @@ def _submit(db: Database, actor: Actor, assignment_id: int, work: QueryWork) -> 
             if value.provenance == Provenance.CANDIDATE:
                 c = sources.get(item_id)
                 detail = (
-                    {"run_id": run_id, "rank": c.rank, "score": c.score, "rankers": c.rankers} if c else {}
+                    {"run_id": c.run_id, "rank": c.rank, "score": c.score, "rankers": c.rankers} if c else {}
                 )
             elif value.provenance == Provenance.SEARCH:
                 detail = {"text": (value.search_text or "").strip()[:500]}
@@ -336,4 +363,4 @@ def _submit(db: Database, actor: Actor, assignment_id: int, work: QueryWork) -> 
         a.done_at = now
         discard_draft(s, a.id)
         s.flush()
-        return SubmitResult(submission.id, False, next_in(s, actor, query.dataset_id, None))
+        return submission.id, False

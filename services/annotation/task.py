@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
 from db.enums import Provenance, RevisionKind, Role, Verdict
 from db.models import (
@@ -27,7 +27,6 @@ from db.models import (
     QueryRef,
     QueryRevision,
     QueryVerdict,
-    RankerRun,
 )
 from db.session import Database
 from services.annotation.queue import Progress, own_assignment, progress_in
@@ -37,6 +36,7 @@ from services.core.config import load_settings
 from services.core.lookups import dataset_or_404
 from services.core.media import MediaStore
 from services.datasets.settings import DatasetSettings
+from services.ranking.generations import pooled_run
 from services.triage.views import hint_for
 
 
@@ -97,16 +97,6 @@ def _store() -> MediaStore:
     return MediaStore(load_settings().data_dir)
 
 
-def pooled_run_id(s: Session, dataset_id: int) -> int | None:
-    """The newest pooled ranking of a dataset (the candidates annotators see), if any."""
-    return s.scalar(
-        select(RankerRun.id)
-        .where(RankerRun.dataset_id == dataset_id, RankerRun.kind == "pooled")
-        .order_by(RankerRun.id.desc())
-        .limit(1)
-    )
-
-
 @allow(Role.ANNOTATOR)
 def load_task(db: Database, actor: Actor, assignment_id: int) -> Task:
     """Everything the workbench shows for one assignment; nothing of other annotators."""
@@ -126,23 +116,21 @@ def load_task(db: Database, actor: Actor, assignment_id: int) -> Task:
         ).all()
         positive_ids = {p.id for p in positives}
 
-        candidates: list[CandidateCard] = []
-        run_id = pooled_run_id(s, ds.id)
         seed = shuffle_seed(actor.id or 0, query.id)
-        if run_id is not None:
-            rows = s.execute(
-                select(Candidate, Item)
-                .join(Item, Item.id == Candidate.item_id)
-                .where(Candidate.run_id == run_id, Candidate.query_id == query.id, Candidate.rank <= k)
-                .order_by(Candidate.rank)
-            ).all()
-            rows = [(c, it) for c, it in rows if it.id not in positive_ids]
-            if not show_scores:
-                random.Random(seed).shuffle(rows)
-            candidates = [
-                CandidateCard(card_of(it, store), n, c.rank, c.score, dict(c.rankers or {}))
-                for n, (c, it) in enumerate(rows)
-            ]
+        # One statement finds the visible run and reads its rows: a re-rank's switch cannot tear them.
+        rows = s.execute(
+            select(Candidate, Item)
+            .join(Item, Item.id == Candidate.item_id)
+            .where(Candidate.run_id == pooled_run(ds.id), Candidate.query_id == query.id, Candidate.rank <= k)
+            .order_by(Candidate.rank)
+        ).all()
+        rows = [(c, it) for c, it in rows if it.id not in positive_ids]
+        if not show_scores:
+            random.Random(seed).shuffle(rows)
+        candidates = [
+            CandidateCard(card_of(it, store), n, c.rank, c.score, dict(c.rankers or {}))
+            for n, (c, it) in enumerate(rows)
+        ]
 
         refs = []
         for ref in s.scalars(

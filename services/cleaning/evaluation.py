@@ -32,6 +32,7 @@ from services.core.auth import SYSTEM, Actor, allow
 from services.core.errors import BundleError, NotFoundError, ValidationError
 from services.core.lookups import dataset_or_404
 from services.formats.qrels import read_qrels_tsv, read_trec_qrels
+from services.ranking.generations import active_runs
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def _labels(db: Database, dataset: str) -> tuple[int, QrelsDict, dict[str, int]]
 def _runs(db: Database, dataset_id: int, depth: int) -> list[tuple[str, RunDict]]:
     with db.read() as s:
         runs = s.execute(
-            select(RankerRun.id, RankerRun.name, RankerRun.kind).where(RankerRun.dataset_id == dataset_id)
+            select(RankerRun.id, RankerRun.name, RankerRun.kind).where(active_runs(dataset_id))
         ).all()
         out = []
         # Rankers by name, the pooled ranking last: the order of the table and chart.

@@ -25,7 +25,6 @@ from db.models import (
     QueryAdjudication,
     QueryRevision,
     QueryVerdict,
-    RankerRun,
     User,
 )
 from db.session import Database
@@ -33,6 +32,7 @@ from services.core.auth import SYSTEM, Actor, allow
 from services.core.lookups import dataset_or_404
 from services.datasets.settings import DatasetSettings
 from services.gold.answers import GoldAnswer, gold_answers
+from services.ranking.generations import pooled_run
 
 
 @dataclass
@@ -198,12 +198,7 @@ def load_data(db: Database, dataset: str, *, actor: Actor = SYSTEM) -> tuple[int
 def _shown(s: Session, dataset_id: int, k: int) -> dict[int, int]:
     """Per query, how many candidates an annotator is shown (the newest pooled run's top ``k``, less
     the labelled positives, as the workbench shows them)."""
-    run_id = s.scalar(
-        select(RankerRun.id)
-        .where(RankerRun.dataset_id == dataset_id, RankerRun.kind == "pooled")
-        .order_by(RankerRun.id.desc())
-        .limit(1)
-    )
+    run_id = s.scalar(select(pooled_run(dataset_id)))
     if run_id is None:
         return {}
     positive = select(Qrel.id).where(

@@ -157,10 +157,11 @@ def add_user(db: Database, name: str, role: str, password: str, *, actor: Actor 
         raise ValidationError(f"unknown role {role!r}; choose one of {', '.join(tuple(Role))}")
     if len(password or "") < MIN_PASSWORD_CHARS:
         raise ValidationError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
+    password_hash = hash_password(password)  # before the write: writers queue behind each other
     with db.write() as s:
         if s.scalar(select(User.id).where(func.lower(User.name) == name.lower())) is not None:
             raise ValidationError(f"a user named {name!r} exists already")
-        user = User(name=name, role=role, password_hash=hash_password(password))
+        user = User(name=name, role=role, password_hash=password_hash)
         s.add(user)
         s.flush()
         log.info("user %s added with role %s", name, role)
@@ -194,9 +195,10 @@ def set_password(db: Database, name: str, password: str, *, actor: Actor = SYSTE
         require_role(actor, Role.ADMIN)
     if len(password or "") < MIN_PASSWORD_CHARS:
         raise ValidationError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
+    password_hash = hash_password(password)  # before the write: writers queue behind each other
     with db.write() as s:
         user = user_or_404(s, name)
-        user.password_hash = hash_password(password)
+        user.password_hash = password_hash
         user.failed_logins = 0
         user.locked_until = None
         _revoke_sessions(s, user.id)  # every browser logged in with the old password logs in again

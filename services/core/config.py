@@ -24,6 +24,19 @@ def _int_env(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from e
 
 
+def _float_env(name: str, default: float, *, low: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as e:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from e
+    if value < low:
+        raise ValueError(f"{name} must be at least {low:g}, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Process settings.
@@ -41,6 +54,12 @@ class Settings:
         clip_model / clip_pretrained: ``QRELS_CLIP_MODEL`` (used when a dataset names no model) and
             ``QRELS_CLIP_PRETRAINED`` (overrides every dataset's weights: an open_clip tag or a
             local checkpoint).
+        job_heartbeat_s: ``QRELS_JOB_HEARTBEAT_S``: how often a running job (ranking, dataset
+            delete) says it is alive.
+        job_stale_s: ``QRELS_JOB_STALE_S``: a job silent for longer died with its process; it is
+            shown and marked failed, and a new one may start. Keep it well above the heartbeat.
+        write_batch_ms: ``QRELS_WRITE_BATCH_MS``: how long one transaction of a bulk write
+            (re-rank, dataset delete) should hold the write lock; others wait at most about this.
     """
 
     db_url: str
@@ -52,6 +71,9 @@ class Settings:
     lockout_minutes: int = 15
     clip_model: str | None = None
     clip_pretrained: str | None = None
+    job_heartbeat_s: float = 5.0
+    job_stale_s: float = 60.0
+    write_batch_ms: float = 50.0
 
 
 def load_settings() -> Settings:
@@ -69,4 +91,7 @@ def load_settings() -> Settings:
         lockout_minutes=_int_env("QRELS_LOCKOUT_MIN", 15),
         clip_model=_str_env("QRELS_CLIP_MODEL"),
         clip_pretrained=_str_env("QRELS_CLIP_PRETRAINED"),
+        job_heartbeat_s=_float_env("QRELS_JOB_HEARTBEAT_S", 5.0, low=0.01),
+        job_stale_s=_float_env("QRELS_JOB_STALE_S", 60.0, low=0.05),
+        write_batch_ms=_float_env("QRELS_WRITE_BATCH_MS", 50.0, low=1.0),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from db.models import Dataset, Query, User
@@ -21,8 +21,20 @@ _UNKNOWN = {
 }
 
 
+def live_dataset() -> ColumnElement[bool]:
+    """The condition on :class:`Dataset` that leaves out datasets being deleted.
+
+    A deleted dataset is marked (and renamed) in one short transaction and its rows go in batches
+    afterwards (services/datasets/deletion.py); every list of datasets filters with this so it
+    disappears at once.
+    """
+    return Dataset.deleted_at.is_(None)
+
+
 def _by_name(s: Session, model: type[T], name: str, lock: bool, column: Any = None) -> Any:
     stmt = select(column if column is not None else model).where(model.name == name)  # type: ignore[attr-defined]
+    if model is Dataset:
+        stmt = stmt.where(live_dataset())
     if lock:
         stmt = stmt.with_for_update()
     found = s.scalar(stmt)

@@ -21,7 +21,7 @@ from db.models import Assignment, Dataset, Query, User
 from db.session import Database
 from services.core.auth import SYSTEM, Actor, allow
 from services.core.errors import ValidationError
-from services.core.lookups import dataset_or_404
+from services.core.lookups import dataset_or_404, live_dataset
 from services.datasets.settings import DatasetSettings
 from services.triage.order import order_pending
 
@@ -215,6 +215,7 @@ def queue_sizes(db: Database, *, actor: Actor = SYSTEM) -> list[QueueSize]:
             .join(Query, Query.id == Assignment.query_id)
             .join(Dataset, Dataset.id == Query.dataset_id)
             .join(User, User.id == Assignment.user_id)
+            .where(live_dataset())
             .group_by(Dataset.name, User.name, Assignment.status)
         ).all()
     table: dict[tuple[str, str], dict[str, int]] = {}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from db.enums import ImageStatus, Role
 from db.models import Assignment, Dataset, Item, Qrel, Query
@@ -15,9 +17,12 @@ from services.core.auth import EVERYONE, SYSTEM, Actor, allow
 from services.core.cards import Card, card_of
 from services.core.config import load_settings
 from services.core.errors import ValidationError
-from services.core.lookups import dataset_or_404
+from services.core.lookups import dataset_or_404, live_dataset
 from services.core.media import MediaStore
+from services.datasets.deletion import PurgeReport, mark_deleted, purge_as_job, resume_in_background
 from services.datasets.settings import DatasetSettings
+
+log = logging.getLogger(__name__)
 
 MAX_GUIDELINES_CHARS = 50_000
 
@@ -42,7 +47,7 @@ class DatasetSummary:
 def list_datasets(db: Database, *, actor: Actor = SYSTEM) -> list[DatasetSummary]:
     """Every dataset with its counts (any logged-in role may see names and sizes)."""
     with db.read() as s:
-        datasets = s.scalars(select(Dataset).order_by(Dataset.name)).all()
+        datasets = s.scalars(select(Dataset).where(live_dataset()).order_by(Dataset.name)).all()
 
         def counts(stmt) -> dict[int, int]:
             return dict(s.execute(stmt).all())
@@ -106,9 +111,35 @@ def set_guidelines(db: Database, name: str, markdown: str, *, actor: Actor = SYS
 
 
 @allow(Role.ADMIN)
-def delete_dataset(db: Database, name: str, *, actor: Actor = SYSTEM) -> None:
-    with db.write() as s:
-        s.execute(delete(Dataset).where(Dataset.id == dataset_or_404(s, name).id))
+def delete_dataset(
+    db: Database, name: str, *, background: bool = False, actor: Actor = SYSTEM
+) -> PurgeReport | None:
+    """Delete a dataset and everything in it, never holding the write lock for long.
+
+    The dataset leaves every list at once (one short transaction); its rows then go in short
+    batched transactions, here or in a background thread (``background``: the page's choice),
+    and a delete whose process dies is resumed at the next start (services/datasets/deletion.py).
+
+    Returns:
+        What was deleted, or None when it goes on in the background.
+
+    Raises:
+        NotFoundError: no dataset of that name.
+        ValidationError: a ranking job is running on it.
+    """
+    resume_in_background(db)  # an earlier delete that died half-way
+    dataset_id = mark_deleted(db, name)
+    if not background:
+        return purge_as_job(db, dataset_id)
+
+    def target() -> None:
+        try:
+            purge_as_job(db, dataset_id)
+        except Exception:
+            log.exception("deleting dataset %d failed; it resumes at the next start or delete", dataset_id)
+
+    threading.Thread(target=target, name=f"delete-{dataset_id}", daemon=True).start()
+    return None
 
 
 @allow(Role.ADMIN)

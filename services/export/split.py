@@ -22,6 +22,7 @@ from services.cleaning.sampling import Sample
 from services.core.auth import SYSTEM, Actor, allow
 from services.export.folder import to_json
 from services.export.options import ExportOptions
+from services.ranking.generations import active_runs
 from services.triage.views import shortcuts_by_query
 
 IMAGES = "images"
@@ -113,9 +114,7 @@ def load_runs(
     runs: dict[str, Ranking] = {}
     with db.read() as s:
         for run_id, name in s.execute(
-            select(RankerRun.id, RankerRun.name)
-            .where(RankerRun.dataset_id == dataset_id)
-            .order_by(RankerRun.name)
+            select(RankerRun.id, RankerRun.name).where(active_runs(dataset_id)).order_by(RankerRun.name)
         ):
             ranking: Ranking = defaultdict(list)
             for query_id, query, item in s.execute(

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 
 from db.enums import ImageStatus, RevisionKind, Role
 from db.models import Dataset, Item, Qrel, Query, QueryRef, QueryRevision
@@ -25,7 +25,9 @@ from db.session import Database
 from services.core.auth import SYSTEM, Actor, allow
 from services.core.config import load_settings
 from services.core.errors import BundleError, DatasetExistsError, ValidationError
+from services.core.lookups import dataset_or_404
 from services.core.media import ImageInfo, ImageProblem, MediaStore, inspect_image
+from services.datasets.deletion import purge_as_job, tombstone
 from services.datasets.settings import DatasetSettings, check_settings
 from services.formats.beir import read_beir
 from services.formats.circo import read_circo
@@ -224,9 +226,12 @@ def import_parsed(
     if n_missing:
         warnings.append(f"{n_missing} item(s) have no image file; their cards show a placeholder")
 
+    replaced = None
     with db.write() as s:
-        if exists:
-            s.execute(delete(Dataset).where(Dataset.name == name))
+        if exists:  # the old dataset leaves with this transaction; its rows go in batches after it
+            old = dataset_or_404(s, name, lock=True)
+            tombstone(old)
+            replaced = old.id
             s.flush()
         dataset = Dataset(
             name=name,
@@ -308,6 +313,8 @@ def import_parsed(
         for start in range(0, len(qrel_rows), BATCH):
             s.execute(insert(Qrel), qrel_rows[start : start + BATCH])
         dataset_id = dataset.id
+    if replaced is not None:
+        purge_as_job(db, replaced)
 
     report = ImportReport(
         dataset=name,

@@ -19,7 +19,7 @@ from db.session import Database
 from services.agreement.votes import load_votes
 from services.core.auth import Actor, allow
 from services.core.errors import ValidationError
-from services.core.lookups import query_or_404
+from services.core.lookups import live_dataset, query_or_404
 from services.review.disputes import pseudonyms
 
 
@@ -62,6 +62,7 @@ def name_reveals(
             select(Dataset.name, Query.ext_id, NameReveal.admin_name, NameReveal.revealed_at)
             .join(Query, Query.id == NameReveal.query_id)
             .join(Dataset, Dataset.id == Query.dataset_id)
+            .where(live_dataset())
             .order_by(NameReveal.revealed_at.desc(), NameReveal.id.desc())
             .limit(limit)
         )

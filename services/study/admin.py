@@ -23,7 +23,8 @@ from db.models import Dataset, Query, RankerRun, User, utcnow
 from db.session import Database
 from db.studies import Study, StudyAssignment, StudyResponse, StudyTrial
 from services.core.auth import Actor, allow
-from services.core.lookups import dataset_or_404, study_or_404
+from services.core.lookups import dataset_or_404, live_dataset, study_or_404
+from services.ranking.generations import active_runs
 from services.study.rubric import Criterion, rubric_of
 
 log = logging.getLogger(__name__)
@@ -118,15 +119,19 @@ def dataset_systems(db: Database, actor: Actor, dataset: str) -> list[str]:
     """Names of the dataset's rankings (ranker runs, pooled and imported runs)."""
     with db.read() as s:
         ds = dataset_or_404(s, dataset)
-        return list(
-            s.scalars(select(RankerRun.name).where(RankerRun.dataset_id == ds.id).order_by(RankerRun.name))
-        )
+        return list(s.scalars(select(RankerRun.name).where(active_runs(ds.id)).order_by(RankerRun.name)))
 
 
 @allow(Role.ADMIN)
 def list_studies(db: Database, actor: Actor) -> list[StudyInfo]:
     with db.read() as s:
-        return [info_of(s, st) for st in s.scalars(select(Study).order_by(Study.created_at.desc(), Study.id))]
+        studies = s.scalars(
+            select(Study)
+            .join(Dataset, Dataset.id == Study.dataset_id)
+            .where(live_dataset())
+            .order_by(Study.created_at.desc(), Study.id)
+        )
+        return [info_of(s, st) for st in studies]
 
 
 @allow(Role.ADMIN)

@@ -23,14 +23,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.enums import StudyKind, StudyStatus
-from db.models import Item, Query
+from db.models import Dataset, Item, Query
 from db.session import Database
 from db.studies import Study, StudyAssignment, StudyResponse, StudyTrial
 from services.core.auth import EVERYONE, Actor, allow
 from services.core.cards import Card, RefView, card_of
 from services.core.config import load_settings
 from services.core.errors import PermissionDenied, ValidationError
-from services.core.lookups import study_or_404
+from services.core.lookups import live_dataset, study_or_404
 from services.core.media import MediaStore
 from services.study.design import TIE, A, B, option_number
 from services.study.rubric import SCALE, Criterion, rubric_of
@@ -141,8 +141,9 @@ def my_studies(db: Database, actor: Actor) -> list[RaterStudy]:
             .select_from(StudyAssignment)
             .join(StudyTrial, StudyTrial.id == StudyAssignment.trial_id)
             .join(Study, Study.id == StudyTrial.study_id)
+            .join(Dataset, Dataset.id == Study.dataset_id)
             .outerjoin(StudyResponse, StudyResponse.assignment_id == StudyAssignment.id)
-            .where(StudyAssignment.rater_id == actor.id)
+            .where(StudyAssignment.rater_id == actor.id, live_dataset())
             .group_by(Study.id, Study.name, Study.kind, Study.status)
         ).all()
     studies = [RaterStudy(n, k, st, answered, total) for n, k, st, total, answered in rows]

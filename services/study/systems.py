@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from db.models import Candidate, Item, Query, RankerRun
 from services.core.errors import ValidationError
 from services.formats.trec import read_trec_run
+from services.ranking.generations import active_runs
 
 Results = dict[str, dict[int, list[int]]]  # system -> query id -> item ids, best first
 
@@ -38,15 +39,13 @@ def system_results(
 def _ranking_results(s: Session, dataset_id: int, names: Sequence[str], top_n: int) -> Results:
     runs = dict(
         s.execute(
-            select(RankerRun.name, RankerRun.id).where(
-                RankerRun.dataset_id == dataset_id, RankerRun.name.in_(names)
-            )
+            select(RankerRun.name, RankerRun.id).where(active_runs(dataset_id), RankerRun.name.in_(names))
         ).all()
     )
     missing = [n for n in names if n not in runs]
     if missing:
         available = s.scalars(
-            select(RankerRun.name).where(RankerRun.dataset_id == dataset_id).order_by(RankerRun.name)
+            select(RankerRun.name).where(active_runs(dataset_id)).order_by(RankerRun.name)
         ).all()
         raise ValidationError(
             f"no ranking named {', '.join(missing)} in this dataset; "

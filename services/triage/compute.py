@@ -26,6 +26,7 @@ from services.core.auth import SYSTEM, Actor, allow
 from services.core.errors import ValidationError
 from services.core.lookups import dataset_or_404
 from services.datasets.settings import DatasetSettings
+from services.ranking.generations import active_runs
 from services.triage.order import order_pending
 from services.triage.signals import TRIAGE_RANKERS, Hits, r_precision, ranker_weights, shortcut, suspicion
 
@@ -65,7 +66,7 @@ def load_runs(s: Session, dataset_id: int) -> Runs:
     runs: Runs = {}
     named = s.execute(
         select(RankerRun.id, RankerRun.name).where(
-            RankerRun.dataset_id == dataset_id, RankerRun.name.in_(TRIAGE_RANKERS)
+            active_runs(dataset_id), RankerRun.name.in_(TRIAGE_RANKERS)
         )
     ).all()
     for run_id, name in named:
