@@ -32,11 +32,13 @@ def rank(
 ) -> None:
     """Rank every query with CLIP (image, text), BM25 and their hybrid, and pool them (run `embed` first)."""
     from services.ranking.rank import rank_dataset
+    from services.ranking.search import index_after_ranking
 
     bars = Bars()
     try:
         report = rank_dataset(database(), dataset, k=k, progress=bars)
     finally:
         bars.close()
+    index_after_ranking(database(), dataset)  # pool search ready before anyone searches
     runs = ", ".join(f"{name} {n}" for name, n in report.runs.items())
     typer.echo(f"ranked {report.n_queries} queries of {dataset} (top {report.k}): {runs} candidate rows")

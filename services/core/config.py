@@ -41,6 +41,9 @@ class Settings:
         clip_model / clip_pretrained: ``QRELS_CLIP_MODEL`` (used when a dataset names no model) and
             ``QRELS_CLIP_PRETRAINED`` (overrides every dataset's weights: an open_clip tag or a
             local checkpoint).
+        search_cache_datasets: ``QRELS_SEARCH_CACHE_DATASETS``: how many datasets' pool search
+            indexes a process keeps open (least recently used closed first; each is memory-mapped
+            from the data folder, so reopening one costs milliseconds).
     """
 
     db_url: str
@@ -52,6 +55,7 @@ class Settings:
     lockout_minutes: int = 15
     clip_model: str | None = None
     clip_pretrained: str | None = None
+    search_cache_datasets: int = 4
 
 
 def load_settings() -> Settings:
@@ -69,4 +73,5 @@ def load_settings() -> Settings:
         lockout_minutes=_int_env("QRELS_LOCKOUT_MIN", 15),
         clip_model=_str_env("QRELS_CLIP_MODEL"),
         clip_pretrained=_str_env("QRELS_CLIP_PRETRAINED"),
+        search_cache_datasets=_int_env("QRELS_SEARCH_CACHE_DATASETS", 4),
     )

@@ -21,6 +21,7 @@ from services.core.lookups import dataset_or_404
 from services.ranking.embed import embed_dataset
 from services.ranking.rank import rank_dataset
 from services.ranking.rankers import POOLED, Progress
+from services.ranking.search import index_after_ranking
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def _run_ranking_job(db: Database, job_id: int, dataset: str, k: int) -> None:
     try:
         embed = embed_dataset(db, dataset, progress=progress)
         rank = rank_dataset(db, dataset, k=k, progress=progress)
+        index_after_ranking(db, dataset)  # pool search ready before anyone searches
     except Exception as e:  # the job records any failure for the admin page, then re-raises
         with db.write() as s:
             job = s.get(Job, job_id)
