@@ -67,7 +67,32 @@ def env_for(run: Path) -> dict[str, str]:
     }
 
 
-def prepare(run: Path, k: int) -> None:
+def stand_in_images(db, seed: int = 0) -> int:
+    """Store random unit vectors for the pool's images not embedded yet; how many were stored.
+
+    Embedding 100,000 images takes the better part of an hour on two shared CPU cores; what this
+    benchmark times (loading, searching, asking the store what is missing) depends on how many
+    vectors there are and their shape, not on their values.
+    """
+    import numpy as np
+
+    from services.ranking.models import embedder_for, store_for
+    from services.ranking.pool import load_pool
+
+    with db.read() as s:
+        pool = load_pool(s, DATASET)
+    embedder = embedder_for(pool.settings)
+    store = store_for(embedder)
+    todo = store.missing("image", sorted({k for k in pool.image_keys if k}))
+    rng = np.random.default_rng(seed)
+    for start in range(0, len(todo), 8192):
+        chunk = todo[start : start + 8192]
+        vectors = rng.standard_normal((len(chunk), embedder.dim)).astype(np.float32)
+        store.put("image", chunk, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+    return len(todo)
+
+
+def prepare(run: Path, k: int, stand_in: bool) -> None:
     """Embed and rank the demo once (kept: a file ``ranked`` marks it)."""
     if (run / "ranked").exists():
         return
@@ -81,6 +106,8 @@ def prepare(run: Path, k: int) -> None:
     db = Database(os.environ["QRELS_DB_URL"])
     update_settings(db, DATASET, {**DEMO_SETTINGS, "k": k})
     started = time.perf_counter()
+    if stand_in:
+        print(f"{stand_in_images(db)} stand-in image vectors stored")
     embed_dataset(db, DATASET)
     embedded = time.perf_counter() - started
     rank_dataset(db, DATASET, k=k)
@@ -107,9 +134,14 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--note", default="")
+    parser.add_argument(
+        "--stand-in-images",
+        action="store_true",
+        help="random vectors for the images not embedded yet (see stand_in_images)",
+    )
     args = parser.parse_args()
     run = (args.workdir / args.run).resolve()
-    prepare(run, args.k)
+    prepare(run, args.k, args.stand_in_images)
     env = env_for(run)
     from sqlalchemy import create_engine, text
 
