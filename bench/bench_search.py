@@ -55,6 +55,9 @@ out["hits"] = len(hits)
 started = time.perf_counter()
 search.search_pool(db, "demo", actor=SYSTEM, text="black leather boots", k=24)
 out["second_s"] = time.perf_counter() - started
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+out["rss_anon_mb"] = int(status["RssAnon"].split()[0]) / 1024  # private memory
+out["rss_file_mb"] = int(status["RssFile"].split()[0]) / 1024  # mapped files (shared, evictable)
 print(json.dumps(out))
 """
 
@@ -134,6 +137,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--note", default="")
+    parser.add_argument("--only", choices=("embed", "search"), help="time only this")
     parser.add_argument(
         "--stand-in-images",
         action="store_true",
@@ -152,9 +156,18 @@ def main() -> None:
     command = "python bench/bench_search.py " + " ".join(sys.argv[1:])
     note = f"; {args.note}" if args.note else ""
 
-    reruns = [
-        timed([sys.executable, "cli.py", "embed", "--dataset", DATASET], env)[0] for _ in range(args.repeat)
-    ]
+    if args.only != "search":
+        embed_rerun(env, args.repeat, size, command, note)
+    if args.only != "embed":
+        search_after_start(run, env, size, command, note)
+
+
+def memory(found: dict[str, float]) -> str:
+    return f"RSS after: {found['rss_anon_mb']:.0f} MB private + {found['rss_file_mb']:.0f} MB mapped files"
+
+
+def embed_rerun(env: dict[str, str], repeat: int, size: str, command: str, note: str) -> None:
+    reruns = [timed([sys.executable, "cli.py", "embed", "--dataset", DATASET], env)[0] for _ in range(repeat)]
     print("embed reruns", reruns)
     append_row(
         f"`cli.py embed` rerun with nothing new, wall seconds ({size}, demo model)",
@@ -163,6 +176,8 @@ def main() -> None:
         "cpu",
     )
 
+
+def search_after_start(run: Path, env: dict[str, str], size: str, command: str, note: str) -> None:
     import services.ranking.search as search
 
     build = getattr(search, "build_search_index", None)
@@ -174,7 +189,8 @@ def main() -> None:
         append_row(
             f"first pool search after a start, no search index on disk ({size})",
             f"'preparing' answered in {cold['preparing_answer_s']:.2f} s; results after "
-            f"{cold['first_s']:.1f} s (background build); second search {cold['second_s']:.2f} s{note}",
+            f"{cold['first_s']:.1f} s (background build); second search {cold['second_s']:.2f} s; "
+            f"{memory(cold)}{note}",
             command,
             "cpu",
         )
@@ -192,7 +208,7 @@ def main() -> None:
     )
     append_row(
         f"first pool search after a start, seconds ({size}, {ahead})",
-        f"{warm['first_s']:.2f}; second search {warm['second_s']:.2f}{note}",
+        f"{warm['first_s']:.2f}; second search {warm['second_s']:.2f}; {memory(warm)}{note}",
         command,
         "cpu",
     )
