@@ -15,7 +15,7 @@ from tqdm import tqdm
 from db import migrate
 from db.backup import BackupError
 from db.session import Database
-from models.embedder import ModelLoadError
+from models.weights import ModelLoadError
 from services.core.config import load_settings
 from services.core.errors import QrelsError
 

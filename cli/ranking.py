@@ -83,12 +83,14 @@ def rank(
     queries (run `embed` first, with the same model)."""
     from services.ranking.models import chosen_embedder
     from services.ranking.rank import rank_dataset
+    from services.ranking.search import index_after_ranking
     from services.triage.compute import triage_dataset
 
     db = database()
     embedder = chosen_embedder(db, dataset, model, pretrained)
     with Bars(quiet) as bars:
         report = rank_dataset(db, dataset, k=k, embedder=embedder, progress=bars)
+    index_after_ranking(db, dataset)  # pool search ready before anyone searches
     runs = ", ".join(f"{name} {n}" for name, n in report.runs.items())
     typer.echo(f"ranked {report.n_queries} queries of {dataset} (top {report.k}): {runs} candidate rows")
     typer.echo(triage_dataset(db, dataset).summary())

@@ -13,6 +13,10 @@ def serve(ctx: typer.Context) -> None:
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.web import cli as streamlit_cli
 
+    # torch and open_clip (seconds to import) load here, before the server answers, not in the
+    # first page someone opens; the rest of the CLI imports them only when it embeds.
+    import models.embedder  # noqa: F401
+
     # Streamlit treats a pages/ folder as an old-style multipage app until the first request
     # reaches app.py's st.navigation; if that first request is a deep link (say /users), the
     # whole process would serve page files directly and never run the router. app.py is always

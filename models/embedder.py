@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +27,16 @@ import torch
 from torch.nn import functional
 from torch.utils.data import DataLoader
 
-from models.hashing import sha256_file
 from models.hub import hub_offline, weights_source
 from models.images import Failure, ImageFiles, ImagePreprocessor, collate, worker_init
+from models.weights import (
+    CHECKPOINT_SUFFIXES,
+    DEMO_CHECKPOINT,
+    DEMO_MODEL,
+    ModelLoadError,
+    checkpoint_tag,
+    safe_name,
+)
 
 __all__ = [
     "CONFIG_DIR",
@@ -48,18 +54,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-DEMO_MODEL = "qrels-demo-clip"
-DEMO_CHECKPOINT = Path(__file__).resolve().parent / "demo_clip" / "qrels-demo-clip.pt"
-
-_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".npz", ".ckpt")
 _registered: set[Path] = set()
-
-
-class ModelLoadError(RuntimeError):
-    """A CLIP model or its weights could not be loaded; the message says what to fix.
-
-    The services turn it into :class:`services.core.errors.ModelUnavailable` for the pages.
-    """
 
 
 @dataclass(frozen=True)
@@ -116,7 +111,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def _looks_like_path(pretrained: str) -> bool:
-    return os.sep in pretrained or "/" in pretrained or pretrained.lower().endswith(_CHECKPOINT_SUFFIXES)
+    return os.sep in pretrained or "/" in pretrained or pretrained.lower().endswith(CHECKPOINT_SUFFIXES)
 
 
 def _how_to_fix(model: str) -> str:
@@ -127,15 +122,12 @@ def _how_to_fix(model: str) -> str:
     )
 
 
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "x"
-
-
 def _model_key(model: str, pretrained: str | None, checkpoint: Path | None, weights: torch.nn.Module) -> str:
+    # Keep in step with models.weights.weights_key, which names these keys without loading.
     if checkpoint is not None:
-        tag = f"{_safe(checkpoint.stem)}-{sha256_file(checkpoint)[:16]}"
+        tag = checkpoint_tag(checkpoint)
     elif pretrained is not None:
-        tag = _safe(pretrained)
+        tag = safe_name(pretrained)
     else:
         # Random weights differ on every load: key them by their values so stored vectors of one
         # random model are never served for another.
@@ -144,7 +136,7 @@ def _model_key(model: str, pretrained: str | None, checkpoint: Path | None, weig
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         tag = f"random-{digest.hexdigest()[:16]}"
-    return f"{_safe(model)}__{tag}"
+    return f"{safe_name(model)}__{tag}"
 
 
 def load_clip(

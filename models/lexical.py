@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import bm25s
 import numpy as np
@@ -72,6 +73,21 @@ class Bm25Index:
         retriever = bm25s.BM25()
         retriever.index([tokenize(t) for t in texts], show_progress=False)
         logger.info("BM25 index over %d items, %d terms", len(ids), len(retriever.vocab_dict))
+        return cls(retriever, list(ids))
+
+    def save(self, folder: Path) -> None:
+        """Write the index's arrays and vocabulary to ``folder`` (the ids are the caller's to keep)."""
+        self._retriever.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path, ids: list[str]) -> Bm25Index:
+        """Open an index :meth:`save` wrote, its arrays memory-mapped (shared by every process
+        that opens it, read from disk as they are used)."""
+        retriever = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
+        if retriever.scores["num_docs"] != len(ids):
+            raise ValueError(
+                f"BM25 index in {folder} has {retriever.scores['num_docs']} items, not {len(ids)}"
+            )
         return cls(retriever, list(ids))
 
     def search(self, query_texts: Sequence[str], k: int) -> tuple[list[list[str]], list[np.ndarray]]:

@@ -11,6 +11,8 @@ have kept either) the row is redone with a stable sort.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -22,7 +24,16 @@ ArrayLike = np.ndarray | torch.Tensor
 
 
 def _as_tensor(array: ArrayLike) -> torch.Tensor:
-    return array if isinstance(array, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(array))
+    if isinstance(array, torch.Tensor):
+        return array
+    array = np.ascontiguousarray(array)
+    if not array.flags.writeable:
+        # A read-only memory map (a search index): torch warns that writing would be undefined;
+        # topk only ever reads its inputs.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return torch.from_numpy(array)
+    return torch.from_numpy(array)
 
 
 def _scores(queries: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:

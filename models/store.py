@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-__all__ = ["KINDS", "EmbeddingStore", "item_text_key", "text_key"]
+__all__ = ["KINDS", "EmbeddingStore", "item_text_key", "open_matrix", "text_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +178,32 @@ class EmbeddingStore:
             out[positions] = shards[number].rows()[locations[positions, 1]]
         return out
 
+    def write_matrix(self, kind: str, keys: Sequence[str], path: Path, *, chunk: int = 16_384) -> None:
+        """Write the vectors of ``keys`` as one float16 ``.npy`` file, rows scaled to unit length,
+        row ``i`` for ``keys[i]``, for :func:`open_matrix` to memory-map.
+
+        Written ``chunk`` rows at a time into a memory-mapped file (temp file + rename), so a
+        pool of millions never sits in memory twice.
+
+        Raises:
+            KeyError: a key has no stored vector.
+        """
+        self._load(kind)
+        dim = self._dim.get(kind) or 0
+        path = Path(path)
+        temp = path.with_name(f"{_TEMP_PREFIX}{path.name}.{uuid.uuid4().hex[:8]}")
+        try:
+            out = np.lib.format.open_memmap(temp, mode="w+", dtype=np.float16, shape=(len(keys), dim))
+            for start in range(0, len(keys), chunk):
+                rows = self.get(kind, keys[start : start + chunk]).astype(np.float32)
+                rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+                out[start : start + len(rows)] = rows
+            out.flush()
+            del out
+            os.replace(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+
     # ---------------------------------------------------------------------------------- writing
 
     def put(self, kind: str, keys: Sequence[str], vectors: np.ndarray) -> int:
@@ -264,6 +290,12 @@ class EmbeddingStore:
         self._shards.pop(kind, None)
         self._dim.pop(kind, None)
         logger.info("compacted %s embeddings in %s: %d vectors", kind, folder, self.count(kind))
+
+
+def open_matrix(path: Path) -> np.ndarray:
+    """A matrix :meth:`EmbeddingStore.write_matrix` wrote, memory-mapped read-only: the pages are
+    read from disk as they are used and shared by every process that maps the file."""
+    return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
 def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:

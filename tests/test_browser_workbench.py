@@ -273,3 +273,20 @@ def test_images_refused_once_are_asked_for_again_and_shown(server) -> None:
         assert refused  # the refusal did happen
         first = page.locator(".card.pos img").first
         assert first.get_attribute("data-retry") == "1"
+
+
+def test_a_search_while_the_index_is_prepared_says_so_then_shows_results(server) -> None:
+    """A re-rank (here by another process: this test's) makes the server's search index stale; the
+    first search after it is answered at once with "preparing search" in the search area, and the
+    page asks again until the results come."""
+    with chromium_page() as page:
+        open_workbench(page, server["base"])
+        rank_dataset(server["db"], "demo", k=40)  # a new ranking version; no index built for it
+        keys(page, "/")
+        page.keyboard.type("hat")
+        keys(page, "Enter")
+        page.wait_for_selector(".res-wrap[data-preparing]", timeout=WAIT)
+        assert "Preparing search" in page.locator(".res-label").inner_text()
+        page.wait_for_selector(".grid.res .card", timeout=WAIT)
+        assert page.locator(".res-wrap[data-preparing]").count() == 0
+        assert page.locator(".res-label").inner_text() == "Results for “hat”"

@@ -211,6 +211,21 @@ def test_drafts_undo_history_previous_skip_and_search_requests(shop: Database, p
     assert d.state["wb_search"]["label"] == "Items that look like “Item 3”"
 
 
+def test_a_search_while_the_index_is_prepared_answers_at_once(shop: Database, people, monkeypatch) -> None:
+    from services.ranking.search import SearchPreparing
+
+    def preparing(db, dataset, *, actor, text=None, like_item=None, k=20):
+        raise SearchPreparing("Preparing search over this dataset's pool")
+
+    monkeypatch.setattr("ui.components.workbench.actions.search_pool", preparing)
+    d = desk(shop, people["ann1"])
+    d.search({"req": 1, "text": "red top"})
+    answer = d.data()["search"]
+    # The component shows the message in its search area and asks again (workbench.js).
+    assert answer["req"] == 1 and answer["preparing"].startswith("Preparing search") and answer["hits"] == []
+    assert "error" not in answer
+
+
 def test_the_page_mounts_the_component_for_the_annotators_query(shop: Database, people) -> None:
     me = people["ann1"]
     at = AppTest.from_file("../pages/workbench.py", default_timeout=TIMEOUT)

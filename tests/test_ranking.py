@@ -21,7 +21,7 @@ from services.ranking.embed import embed_dataset
 from services.ranking.jobs import start_ranking_job
 from services.ranking.models import DEMO_SETTINGS, model_for
 from services.ranking.rank import rank_dataset
-from services.ranking.search import clear_search_cache, search_pool
+from services.ranking.search import build_search_index, clear_search_cache, search_pool
 from tests.bundles import make_bundle
 
 TINY = {
@@ -111,7 +111,8 @@ def test_rank_needs_embeddings_and_an_admin(shop: Database, tiny_embedder, users
 
 def test_pool_search_by_text_and_like_this(shop: Database, tiny_embedder) -> None:
     embed_dataset(shop, "shop", embedder=tiny_embedder)
-    clear_search_cache()
+    build_search_index(shop, "shop", embedder=tiny_embedder)  # as the ranking job does at its end
+    clear_search_cache()  # a restarted process: opened from disk
     hits = search_pool(shop, "shop", actor=SYSTEM, text="Description of item 7", k=12, embedder=tiny_embedder)
     with shop.read() as s:
         it7 = s.scalar(select(Item.id).where(Item.ext_id == "it7"))

@@ -22,6 +22,8 @@ from db.models import Assignment, Dataset, Item, Judgment, Query, QueryVerdict, 
 from db.session import Database
 from services.core.auth import Actor, allow
 from services.core.lookups import dataset_id_or_404, live_dataset
+from services.core.memo import StampedCache
+from services.core.work_stamp import work_stamp
 from services.datasets.settings import DatasetSettings
 
 
@@ -48,14 +50,31 @@ class Dashboard:
     planted: PlantedTruthScore | None
 
 
+# The figures below the progress chart, per (database, dataset), kept until the dataset's work
+# stamp moves (services.core.work_stamp): a refresh with no new work reads nothing else.
+_figures: StampedCache = StampedCache()
+
+
+@dataclass(frozen=True)
+class _Figures:
+    throughput: list[dict[str, Any]]
+    median_seconds: list[dict[str, Any]]
+    verdicts: list[dict[str, Any]]
+    positives: list[dict[str, Any]]
+    planted: PlantedTruthScore | None
+
+
 @allow(Role.ADMIN)
 def dashboard(db: Database, actor: Actor, dataset: str) -> Dashboard:
-    """Every figure of the dashboard for one dataset."""
+    """Every figure of the dashboard for one dataset.
+
+    Progress (assignments, skips) is counted on every call; the rest is computed once per change
+    of the dataset's work (a submit, a review decision, new gold, new settings) and kept.
+    """
     with db.read() as s:
         ds_id = dataset_id_or_404(s, dataset)
-        settings = DatasetSettings.from_stored(s.scalar(select(Dataset.settings).where(Dataset.id == ds_id)))
+        stamp = work_stamp(s, ds_id)
         names = dict(s.execute(select(User.id, User.name)).all())
-
         progress_rows: dict[str, dict[str, Any]] = {}
         for uid, status, n in s.execute(
             select(Assignment.user_id, Assignment.status, func.count())
@@ -69,7 +88,21 @@ def dashboard(db: Database, actor: Actor, dataset: str) -> Dashboard:
             row["assigned"] += n
             if status in ("done", "skipped"):
                 row[status] += n
+    figures = _figures.get((db.url, ds_id), stamp, lambda: _compute_figures(db, ds_id))
+    return Dashboard(
+        progress=sorted(progress_rows.values(), key=lambda r: r["annotator"]),
+        throughput=figures.throughput,
+        median_seconds=figures.median_seconds,
+        verdicts=figures.verdicts,
+        positives=figures.positives,
+        planted=figures.planted,
+    )
 
+
+def _compute_figures(db: Database, ds_id: int) -> _Figures:
+    with db.read() as s:
+        settings = DatasetSettings.from_stored(s.scalar(select(Dataset.settings).where(Dataset.id == ds_id)))
+        names = dict(s.execute(select(User.id, User.name)).all())
         submissions = s.execute(
             select(Submission.user_id, Submission.submitted_at, Submission.time_on_task_ms)
             .join(Query, Query.id == Submission.query_id)
@@ -110,8 +143,7 @@ def dashboard(db: Database, actor: Actor, dataset: str) -> Dashboard:
         if truth_path and Path(truth_path).is_file():
             planted = _planted_score(s, ds_id, Path(truth_path))
 
-    return Dashboard(
-        progress=sorted(progress_rows.values(), key=lambda r: r["annotator"]),
+    return _Figures(
         throughput=[{"hour": h, "annotator": a, "submissions": n} for (h, a), n in sorted(per_hour.items())],
         median_seconds=[
             {

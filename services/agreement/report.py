@@ -17,9 +17,10 @@ Units and labels:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,8 +32,11 @@ from services.agreement import stats
 from services.agreement.votes import QueryVotes, added_positives, load_votes, positive_sets
 from services.core.auth import Actor, allow
 from services.core.lookups import dataset_id_or_404
+from services.core.memo import StampedCache
+from services.core.work_stamp import work_stamp
 
 ITEM_SCALE = ("relevant", "not_relevant", "unsure")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -93,11 +97,39 @@ def _item_units(data: _Data, queries: set[int] | None = None) -> dict[tuple[int,
     return units
 
 
+# Reports per (database, dataset, which), kept until the dataset's votes change (a submit):
+# see services.core.memo. The dashboard asks every 30 s per open tab.
+_reports: StampedCache = StampedCache()
+
+
+def _cached(db: Database, dataset: str, which: str, compute: Callable[[_Data], T]) -> T:
+    with db.read() as s:
+        ds_id = dataset_id_or_404(s, dataset)
+        stamp = work_stamp(s, ds_id)
+
+    key = stamp.votes if stamp else None
+
+    def load() -> _Data:
+        with db.read() as s:
+            return _load(s, dataset)
+
+    # The votes are loaded once per stamp for both reports.
+    return _reports.get(
+        (db.url, ds_id, which), key, lambda: compute(_reports.get((db.url, ds_id, "votes"), key, load))
+    )
+
+
 @allow(Role.ADMIN)
 def agreement_report(db: Database, actor: Actor, dataset: str) -> AgreementReport:
-    """Pairwise and overall agreement on item labels and query verdicts, and set-level figures."""
-    with db.read() as s:
-        data = _load(s, dataset)
+    """Pairwise and overall agreement on item labels and query verdicts, and set-level figures.
+
+    Computed once per change of the dataset's votes, then kept (every app process sees the
+    change at its next call: the key is read from the database).
+    """
+    return _cached(db, dataset, "report", lambda data: _report(dataset, data))
+
+
+def _report(dataset: str, data: _Data) -> AgreementReport:
     items = stats.summarise(_item_units(data), categories=ITEM_SCALE)
     shared = _shared(data)
     verdict_units = {v.query_id: {data.names[uid]: x for uid, x in v.verdicts.items()} for v in shared}
@@ -125,8 +157,10 @@ def agreement_report(db: Database, actor: Actor, dataset: str) -> AgreementRepor
 @allow(Role.ADMIN)
 def agreement_over_time(db: Database, actor: Actor, dataset: str) -> list[dict[str, Any]]:
     """Item-label agreement (percent, AC1, Krippendorff's alpha) over the queries finished by each day."""
-    with db.read() as s:
-        data = _load(s, dataset)
+    return _cached(db, dataset, "over_time", _over_time)
+
+
+def _over_time(data: _Data) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for day in sorted(set(data.day.values())):
         done = {qid for qid, d in data.day.items() if d <= day}

@@ -60,6 +60,9 @@ class Settings:
             shown and marked failed, and a new one may start. Keep it well above the heartbeat.
         write_batch_ms: ``QRELS_WRITE_BATCH_MS``: how long one transaction of a bulk write
             (re-rank, dataset delete) should hold the write lock; others wait at most about this.
+        search_cache_datasets: ``QRELS_SEARCH_CACHE_DATASETS``: how many datasets' pool search
+            indexes a process keeps open (least recently used closed first; each is memory-mapped
+            from the data folder, so reopening one costs milliseconds).
     """
 
     db_url: str
@@ -74,6 +77,7 @@ class Settings:
     job_heartbeat_s: float = 5.0
     job_stale_s: float = 60.0
     write_batch_ms: float = 50.0
+    search_cache_datasets: int = 4
 
 
 def load_settings() -> Settings:
@@ -94,4 +98,5 @@ def load_settings() -> Settings:
         job_heartbeat_s=_float_env("QRELS_JOB_HEARTBEAT_S", 5.0, low=0.01),
         job_stale_s=_float_env("QRELS_JOB_STALE_S", 60.0, low=0.05),
         write_batch_ms=_float_env("QRELS_WRITE_BATCH_MS", 50.0, low=1.0),
+        search_cache_datasets=_int_env("QRELS_SEARCH_CACHE_DATASETS", 4),
     )

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import tempfile
+import threading
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +69,76 @@ def inspect_image(data: bytes) -> ImageInfo:
     return ImageInfo(sha256_bytes(data), FORMAT_EXT[fmt], width, height)
 
 
+def read_image(data: bytes, size: int = THUMB_SIZE) -> tuple[ImageInfo, bytes]:
+    """Check ``data`` as :func:`inspect_image` does and make its thumbnail, decoding it once.
+
+    A JPEG is decoded at the smallest DCT scale that still covers the thumbnail (``draft``): the
+    whole stream is still read, so a truncated or corrupt file fails as in a full decode, at a
+    fraction of the work for a large photo. A JPEG already within the thumbnail size (RGB or
+    grey) is its own thumbnail; anything else is resized and saved as a JPEG.
+
+    Returns:
+        The image's description and the thumbnail's JPEG bytes.
+
+    Raises:
+        ImageProblem: the file is not a usable image (the message says why).
+    """
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageProblem(f"image is {len(data) / 1e6:.0f} MB; the limit is {MAX_IMAGE_BYTES // 2**20} MB")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            fmt = im.format or ""
+            width, height = im.size
+            if width * height > MAX_PIXELS:
+                raise ImageProblem(
+                    f"image is {width}x{height} pixels, more than the {MAX_PIXELS:,} allowed "
+                    "(a decompression bomb or an oversized scan); resize it"
+                )
+            if fmt not in FORMAT_EXT:
+                raise ImageProblem(f"image format {fmt or 'unknown'} is not supported; use JPEG, PNG or WebP")
+            if fmt == "JPEG":
+                im.draft("RGB", (size, size))
+            im.load()
+            if fmt == "JPEG" and max(width, height) <= size and im.mode in ("RGB", "L"):
+                thumb = data
+            else:
+                thumb = _thumbnail(im, size)
+    except Image.DecompressionBombError as e:
+        raise ImageProblem(f"image is too large to decode safely (decompression bomb): {e}") from e
+    except UnidentifiedImageError as e:
+        raise ImageProblem("file is not an image Pillow can read (is it really a JPEG/PNG?)") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        if isinstance(e, ImageProblem):
+            raise
+        raise ImageProblem(f"image is corrupt or truncated ({e})") from e
+    return ImageInfo(sha256_bytes(data), FORMAT_EXT[fmt], width, height), thumb
+
+
+def describe_image(data: bytes) -> ImageInfo:
+    """The description of an image the media store holds already (checked when it was stored):
+    its hash and header only, nothing decoded.
+
+    Raises:
+        ImageProblem: the header is not an image's.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            fmt, (width, height) = im.format or "", im.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ImageProblem(f"file is not an image Pillow can read ({e})") from e
+    if fmt not in FORMAT_EXT:
+        raise ImageProblem(f"image format {fmt or 'unknown'} is not supported; use JPEG, PNG or WebP")
+    return ImageInfo(sha256_bytes(data), FORMAT_EXT[fmt], width, height)
+
+
+def _thumbnail(im: Image.Image, size: int) -> bytes:
+    rgb = im.convert("RGB")
+    rgb.thumbnail((size, size), Image.Resampling.BICUBIC)
+    out = io.BytesIO()
+    rgb.save(out, format="JPEG", quality=85, optimize=True)
+    return out.getvalue()
+
+
 def make_thumbnail(data: bytes, size: int = THUMB_SIZE) -> bytes:
     """A JPEG of at most ``size`` px on its longest side."""
     with Image.open(io.BytesIO(data)) as im:
@@ -105,11 +179,75 @@ class MediaStore:
     def thumb_path(self, sha256: str) -> Path:
         return self.data_dir / "thumbs" / sha256[:2] / f"{sha256}.jpg"
 
-    def put(self, data: bytes, info: ImageInfo) -> None:
-        """Store the original and its thumbnail unless they are there already."""
+    def has(self, info: ImageInfo) -> bool:
+        """Whether the original and the thumbnail of ``info`` are stored."""
+        return self.thumb_path(info.sha256).exists() and self.original_path(info.sha256, info.ext).exists()
+
+    def put(self, data: bytes, info: ImageInfo, thumbnail: bytes | None = None) -> None:
+        """Store the original and its thumbnail (``thumbnail``, or one made here) unless they are
+        there already."""
         original = self.original_path(info.sha256, info.ext)
         if not original.exists():
             _atomic_write(original, data)
         thumb = self.thumb_path(info.sha256)
         if not thumb.exists():
-            _atomic_write(thumb, make_thumbnail(data))
+            _atomic_write(thumb, thumbnail if thumbnail is not None else make_thumbnail(data))
+
+
+STAGING_PREFIX = ".staging-"
+_STALE_STAGING_S = 6 * 3600  # an import that died left its staging folder behind
+
+
+class MediaStaging:
+    """The new images of one import, written aside until every image of the bundle passed its
+    check, then moved into the store at once (:meth:`commit`): a bundle refused on its last
+    image leaves nothing behind (:meth:`discard`).
+
+    Each image is still read and decoded once: what is staged is what the check produced.
+    Thread-safe (the importer stages from several threads).
+    """
+
+    def __init__(self, store: MediaStore) -> None:
+        self.store = store
+        self.root = store.data_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
+        self._staged: dict[Path, Path] = {}  # final path -> staged path
+        self._lock = threading.Lock()
+        _remove_stale_staging(store.data_dir)
+
+    def put(self, data: bytes, info: ImageInfo, thumbnail: bytes) -> None:
+        """Stage the original and its thumbnail unless the store (or this staging) has them."""
+        for final, content in (
+            (self.store.original_path(info.sha256, info.ext), data),
+            (self.store.thumb_path(info.sha256), thumbnail),
+        ):
+            with self._lock:
+                if final in self._staged or final.exists():
+                    continue
+                staged = self.root / final.relative_to(self.store.data_dir)
+                self._staged[final] = staged
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            staged.write_bytes(content)
+
+    def commit(self) -> None:
+        """Move every staged file into the store (renames in one file system)."""
+        for final, staged in self._staged.items():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, final)
+        self.discard()
+
+    def discard(self) -> None:
+        """Remove what is staged."""
+        shutil.rmtree(self.root, ignore_errors=True)
+        self._staged.clear()
+
+
+def _remove_stale_staging(data_dir: Path) -> None:
+    if not data_dir.is_dir():
+        return
+    now = time.time()
+    for folder in data_dir.glob(f"{STAGING_PREFIX}*"):
+        try:
+            if now - folder.stat().st_mtime > _STALE_STAGING_S:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass

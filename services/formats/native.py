@@ -203,9 +203,14 @@ def read_bundle_settings(root: Path) -> dict[str, Any]:
 
 def read_native_bundle(root: Path, *, allowed_roots: tuple[Path, ...] = ()) -> ParsedBundle:
     """Parse a native bundle: ``items.jsonl``, ``queries.jsonl``, ``qrels.tsv``, ``images/``."""
+    from services.formats.common import ImageRefs  # common builds on this module
+
     root = Path(root)
     if not root.is_dir():
         raise BundleError(f"bundle folder {str(root)!r} does not exist or is not a folder")
+    # Each image folder resolved once, not every image path: 100k images, 100k lstat calls.
+    item_images = ImageRefs(root, allowed_roots, allow_url=True)
+    query_images = ImageRefs(root, allowed_roots, allow_url=False)
 
     items: list[ItemRecord] = []
     for line, obj in iter_jsonl(root / "items.jsonl", "items.jsonl"):
@@ -218,9 +223,7 @@ def read_native_bundle(root: Path, *, allowed_roots: tuple[Path, ...] = ()) -> P
                 ext_id=f.ident("id") or "",
                 title=f.text("title") or "",
                 text=f.text("text") or "",
-                image=resolve_image(
-                    image_ref, root=root, allowed_roots=allowed_roots, file=f.file, line=line
-                ),
+                image=item_images(image_ref, file=f.file, line=line, field_name="image"),
                 category=f.short("category"),
                 language=f.short("language"),
                 attributes=f.mapping("attributes"),
@@ -233,15 +236,7 @@ def read_native_bundle(root: Path, *, allowed_roots: tuple[Path, ...] = ()) -> P
     for line, obj in iter_jsonl(root / "queries.jsonl", "queries.jsonl"):
         f = Fields(obj, "queries.jsonl", line)
         ref_images = [
-            resolve_image(
-                ref,
-                root=root,
-                allowed_roots=allowed_roots,
-                file=f.file,
-                line=line,
-                allow_url=False,
-                field_name="ref_images",
-            )
+            query_images(ref, file=f.file, line=line, field_name="ref_images")
             for ref in f.str_list("ref_images")
         ]
         queries.append(

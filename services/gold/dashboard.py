@@ -17,8 +17,11 @@ from services.cleaning.crowd import fit_crowd
 from services.cleaning.loading import load_data
 from services.core.auth import SYSTEM, Actor, allow
 from services.core.lookups import dataset_or_404
+from services.core.memo import StampedCache
+from services.core.work_stamp import work_stamp
 from services.datasets.settings import DatasetSettings
 from services.gold.scoring import KINDS, GoldScore, score_dataset
+from services.ranking.search_version import ranking_version
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,23 @@ class GoldDashboard:
 
 @allow(Role.ADMIN)
 def gold_dashboard(db: Database, dataset: str, *, actor: Actor = SYSTEM) -> GoldDashboard:
-    """Gold accuracy (with Wilson interval, gold queries seen, warning) and DS/MACE competence per annotator."""
+    """Gold accuracy (with Wilson interval, gold queries seen, warning) and DS/MACE competence per annotator.
+
+    Computed once per change of the dataset's work (submits, review decisions, gold, settings)
+    and kept: fitting Dawid–Skene and MACE is the dearest figure of the dashboard.
+    """
+    with db.read() as s:
+        ds_id = dataset_or_404(s, dataset).id
+        # The candidates shown per query (a re-rank changes them) count in the crowd models too.
+        key = (work_stamp(s, ds_id), ranking_version(s, ds_id))
+    return _kept.get((db.url, ds_id), key, lambda: _compute(db, dataset, actor))
+
+
+# Per (database, dataset), until the work stamp moves (services.core.memo).
+_kept: StampedCache = StampedCache()
+
+
+def _compute(db: Database, dataset: str, actor: Actor) -> GoldDashboard:
     with db.read() as s:
         ds = dataset_or_404(s, dataset)
         settings = DatasetSettings.from_stored(ds.settings)

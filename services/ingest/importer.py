@@ -4,29 +4,41 @@ Order of work, so that a bad bundle writes nothing:
 
 1. the format reader parses every file (line-accurate errors);
 2. ids and references are checked (duplicates, qrels and ``ref_items`` pointing nowhere);
-3. every image is read and fully decoded (missing, unreadable, truncated, bombs);
-4. originals and thumbnails go into the content-addressed media store (idempotent);
-5. one database transaction replaces or creates the dataset and all its rows.
+3. every image is read once and decoded once, in parallel (missing, unreadable, truncated,
+   bombs), and staged with its thumbnail; once all passed they move into the content-addressed
+   media store (an image stored already is not decoded again);
+4. one database transaction replaces or creates the dataset and all its rows.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, select
 
 from db.enums import ImageStatus, RevisionKind, Role
-from db.models import Dataset, Item, Qrel, Query, QueryRef, QueryRevision
+from db.models import Base, Dataset, Item, Qrel, Query, QueryRef, QueryRevision
 from db.session import Database
 from services.core.auth import SYSTEM, Actor, allow
 from services.core.config import load_settings
 from services.core.errors import BundleError, DatasetExistsError, ValidationError
 from services.core.lookups import dataset_or_404
-from services.core.media import ImageInfo, ImageProblem, MediaStore, inspect_image
+from services.core.media import (
+    MAX_IMAGE_BYTES,
+    ImageInfo,
+    ImageProblem,
+    MediaStaging,
+    MediaStore,
+    describe_image,
+    read_image,
+)
 from services.datasets.deletion import purge_as_job, tombstone
 from services.datasets.settings import DatasetSettings, check_settings
 from services.formats.beir import read_beir
@@ -41,7 +53,6 @@ from services.formats.records import ImageSource, ParsedBundle
 
 log = logging.getLogger(__name__)
 
-IMAGE_WORKERS = 4
 BATCH = 5_000
 
 Progress = Callable[[str, int, int], None]
@@ -109,10 +120,48 @@ def check_references(bundle: ParsedBundle) -> None:
         seen[key] = r.line or 0
 
 
-def _inspect_sources(
-    sources: list[ImageSource], allow_missing: bool, progress: Progress | None
+def image_workers() -> int:
+    """Threads that read, decode and store images: Pillow, hashing and file I/O release the GIL."""
+    return max(2, min(8, 2 * (os.cpu_count() or 1)))
+
+
+def _ingest_image(
+    staging: MediaStaging, src: ImageSource, allow_missing: bool
+) -> tuple[ImageInfo | None, str | None]:
+    """Check one image and store it with its thumbnail, reading and decoding the file once.
+
+    Returns ``(info, None)``, ``(None, None)`` for a missing file that may be missing, or
+    ``(None, problem)``.
+    """
+    path = src.path
+    assert path is not None
+    if not path.is_file():
+        return None, None if allow_missing else f"image file {src.ref!r} not found in the bundle"
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return None, f"image {src.ref!r} cannot be read: {e.strerror or e}"
+    try:
+        # Stored already (a re-import, a shared image): it was fully checked when it was stored.
+        known = describe_image(data)
+        if staging.store.has(known) and len(data) <= MAX_IMAGE_BYTES:
+            return known, None
+    except ImageProblem:
+        pass  # read_image says precisely what is wrong
+    try:
+        info, thumbnail = read_image(data)
+    except ImageProblem as e:
+        return None, f"image {src.ref!r}: {e}"
+    staging.put(data, info, thumbnail)
+    return info, None
+
+
+def _ingest_images(
+    sources: list[ImageSource], allow_missing: bool, store: MediaStore, progress: Progress | None
 ) -> dict[Path, ImageInfo | None]:
-    """Decode every distinct local image once; raise on the first problem in file order."""
+    """Check every distinct local image and store it with its thumbnail, each read and decoded
+    once, in parallel; raise on the first problem in file order, and then nothing is stored
+    (new images are staged aside and moved into the store only once all passed)."""
     paths: list[ImageSource] = []
     seen: set[Path] = set()
     for src in sources:
@@ -120,44 +169,24 @@ def _inspect_sources(
             seen.add(src.path)  # type: ignore[arg-type]
             paths.append(src)
 
-    def check(src: ImageSource) -> tuple[ImageSource, ImageInfo | None, str | None]:
-        path = src.path
-        assert path is not None
-        if not path.is_file():
-            return src, None, None if allow_missing else f"image file {src.ref!r} not found in the bundle"
-        try:
-            return src, inspect_image(path.read_bytes()), None
-        except ImageProblem as e:
-            return src, None, f"image {src.ref!r}: {e}"
-        except OSError as e:
-            return src, None, f"image {src.ref!r} cannot be read: {e.strerror or e}"
-
     results: dict[Path, ImageInfo | None] = {}
-    with ThreadPoolExecutor(max_workers=IMAGE_WORKERS) as pool:
-        for n, (src, info, problem) in enumerate(pool.map(check, paths), start=1):
+    staging = MediaStaging(store)
+    pool = ThreadPoolExecutor(max_workers=image_workers())
+    try:
+        done = pool.map(lambda src: _ingest_image(staging, src, allow_missing), paths)
+        for n, (src, (info, problem)) in enumerate(zip(paths, done, strict=True), start=1):
             if problem is not None:
                 raise BundleError(problem, file=src.file, line=src.line)
             results[src.path] = info  # type: ignore[index]
             if progress is not None and (n % 1000 == 0 or n == len(paths)):
-                progress("checking images", n, len(paths))
+                progress("checking images and making thumbnails", n, len(paths))
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # a bad image stops the rest at once
+        staging.discard()
+        raise
+    pool.shutdown(wait=True)
+    staging.commit()
     return results
-
-
-def _store_images(store: MediaStore, infos: dict[Path, ImageInfo | None], progress: Progress | None) -> None:
-    todo = [(p, i) for p, i in infos.items() if i is not None]
-
-    def put(entry: tuple[Path, ImageInfo]) -> None:
-        path, info = entry
-        if (
-            not store.thumb_path(info.sha256).exists()
-            or not store.original_path(info.sha256, info.ext).exists()
-        ):
-            store.put(path.read_bytes(), info)
-
-    with ThreadPoolExecutor(max_workers=IMAGE_WORKERS) as pool:
-        for n, _ in enumerate(pool.map(put, todo), start=1):
-            if progress is not None and (n % 1000 == 0 or n == len(todo)):
-                progress("making thumbnails", n, len(todo))
 
 
 def _image_columns(src: ImageSource | None, infos: dict[Path, ImageInfo | None]) -> dict:
@@ -214,9 +243,8 @@ def import_parsed(
     settings = _bundle_settings(bundle)
     sources = [it.image for it in bundle.items if it.image is not None]
     sources += [src for q in bundle.queries for src in q.ref_images]
-    infos = _inspect_sources(sources, bundle.allow_missing_images, progress)
     store = MediaStore(data_dir or load_settings().data_dir)
-    _store_images(store, infos, progress)
+    infos = _ingest_images(sources, bundle.allow_missing_images, store, progress)
 
     n_missing = sum(
         1 for it in bundle.items if _image_columns(it.image, infos)["image_status"] == ImageStatus.MISSING
@@ -243,75 +271,66 @@ def import_parsed(
         )
         s.add(dataset)
         s.flush()
-        item_ids: dict[str, int] = {}
-        for start in range(0, len(bundle.items), BATCH):
-            rows = [
-                {
-                    "dataset_id": dataset.id,
-                    "ext_id": it.ext_id,
-                    "title": it.title,
-                    "text": it.text,
-                    "category": it.category,
-                    "language": it.language,
-                    "attributes": it.attributes,
-                    **_image_columns(it.image, infos),
-                    **_dimensions(it.image, infos),
-                }
-                for it in bundle.items[start : start + BATCH]
-            ]
-            for row_id, ext_id in s.execute(insert(Item).returning(Item.id, Item.ext_id), rows):
-                item_ids[ext_id] = row_id
-            if progress is not None:
-                progress("writing items", min(start + BATCH, len(bundle.items)), len(bundle.items))
+        # Plain executemany inserts (no RETURNING, no ORM bookkeeping), then one query for the
+        # ids: about a third faster at 100,000 items than an ORM insert returning ids.
+        conn = s.connection()
+        item_rows = (
+            {
+                "dataset_id": dataset.id,
+                "ext_id": it.ext_id,
+                "title": it.title,
+                "text": it.text,
+                "category": it.category,
+                "language": it.language,
+                "attributes": it.attributes,
+                **_image_columns(it.image, infos),
+                **_dimensions(it.image, infos),
+            }
+            for it in bundle.items
+        )
+        _insert_rows(conn, Item, item_rows, len(bundle.items), "writing items", progress)
+        item_ids = dict(conn.execute(select(Item.ext_id, Item.id).where(Item.dataset_id == dataset.id)).all())
 
-        query_ids: dict[str, int] = {}
-        for start in range(0, len(bundle.queries), BATCH):
-            chunk = bundle.queries[start : start + BATCH]
-            rows = [
-                {
-                    "dataset_id": dataset.id,
-                    "ext_id": q.ext_id,
-                    "text": q.text,
-                    "category": q.category,
-                    "language": q.language,
-                    "source": q.source,
-                    "group_key": q.group,
-                    "extra": q.extra,
-                    "position": start + n,
-                }
-                for n, q in enumerate(chunk)
-            ]
-            for row_id, ext_id in s.execute(insert(Query).returning(Query.id, Query.ext_id), rows):
-                query_ids[ext_id] = row_id
-            s.execute(
-                insert(QueryRevision),
-                [
-                    {"query_id": query_ids[q.ext_id], "text": q.text, "kind": RevisionKind.ORIGINAL}
-                    for q in chunk
-                ],
-            )
-            refs = []
-            for q in chunk:
-                position = 0
-                for ref in q.ref_items:
-                    refs.append(
-                        {"query_id": query_ids[q.ext_id], "position": position, "item_id": item_ids[ref]}
-                    )
-                    position += 1
-                for src in q.ref_images:
-                    refs.append(
-                        {"query_id": query_ids[q.ext_id], "position": position, **_image_columns(src, infos)}
-                    )
-                    position += 1
-            if refs:
-                s.execute(insert(QueryRef), refs)
-
-        qrel_rows = [
+        query_rows = (
+            {
+                "dataset_id": dataset.id,
+                "ext_id": q.ext_id,
+                "text": q.text,
+                "category": q.category,
+                "language": q.language,
+                "source": q.source,
+                "group_key": q.group,
+                "extra": q.extra,
+                "position": n,
+            }
+            for n, q in enumerate(bundle.queries)
+        )
+        _insert_rows(conn, Query, query_rows, len(bundle.queries), "writing queries", progress)
+        query_ids = dict(
+            conn.execute(select(Query.ext_id, Query.id).where(Query.dataset_id == dataset.id)).all()
+        )
+        revisions = (
+            {"query_id": query_ids[q.ext_id], "text": q.text, "kind": RevisionKind.ORIGINAL}
+            for q in bundle.queries
+        )
+        _insert_rows(conn, QueryRevision, revisions)
+        refs = []
+        for q in bundle.queries:
+            position = 0
+            for ref in q.ref_items:
+                refs.append({"query_id": query_ids[q.ext_id], "position": position, "item_id": item_ids[ref]})
+                position += 1
+            for src in q.ref_images:
+                refs.append(
+                    {"query_id": query_ids[q.ext_id], "position": position, **_image_columns(src, infos)}
+                )
+                position += 1
+        _insert_rows(conn, QueryRef, refs)
+        qrel_rows = (
             {"query_id": query_ids[r.query_ext_id], "item_id": item_ids[r.item_ext_id], "score": r.score}
             for r in bundle.qrels
-        ]
-        for start in range(0, len(qrel_rows), BATCH):
-            s.execute(insert(Qrel), qrel_rows[start : start + BATCH])
+        )
+        _insert_rows(conn, Qrel, qrel_rows, len(bundle.qrels), "writing qrels", progress)
         dataset_id = dataset.id
     if replaced is not None:
         purge_as_job(db, replaced)
@@ -340,6 +359,25 @@ def _bundle_settings(bundle: ParsedBundle) -> DatasetSettings:
     except ValidationError as e:
         raise BundleError(str(e), file=SETTINGS_FILE) from e
     return settings
+
+
+def _insert_rows(
+    conn: Connection,
+    model: type[Base],
+    rows: Iterable[dict[str, Any]],
+    total: int = 0,
+    stage: str = "",
+    progress: Progress | None = None,
+) -> None:
+    """Insert ``rows`` into ``model``'s table, :data:`BATCH` at a time (executemany)."""
+    statement = model.__table__.insert()
+    done = 0
+    rows = iter(rows)
+    while batch := list(islice(rows, BATCH)):
+        conn.execute(statement, batch)
+        done += len(batch)
+        if progress is not None and stage:
+            progress(stage, done, total)
 
 
 def _dimensions(src: ImageSource | None, infos: dict[Path, ImageInfo | None]) -> dict:

@@ -10,19 +10,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from db.enums import Role
 from db.session import Database
-from models.embedder import ClipEmbedder
 from models.store import EmbeddingStore, text_key
 from services.core.auth import SYSTEM, Actor, allow
 from services.core.config import load_settings
 from services.core.errors import ValidationError
 from services.core.media import MediaStore
-from services.ranking.models import embedder_for, store_for
+from services.ranking.models import embedder_for, model_key_for, store_for
 from services.ranking.pool import load_pool, load_queries, load_ref_images
 from services.ranking.rankers import Progress
 from services.ranking.ray_engine import RayOptions, check_ray, embed_with_ray
+
+if TYPE_CHECKING:  # torch and open_clip load only when something needs embedding
+    from models.embedder import ClipEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +72,7 @@ def embed_dataset(
         pool = load_pool(s, dataset)
         queries = load_queries(s, pool.dataset_id)
         ref_images = load_ref_images(s, pool.dataset_id)
-    embedder = embedder or embedder_for(pool.settings)
-    store = store_for(embedder, data_dir)
     media = MediaStore(data_dir or load_settings().data_dir)
-
     # Images, deduplicated by content; stored in chunks so an interrupted run resumes.
     by_key: dict[str, tuple[str, Path]] = {}
     for ext_id, key, ext in zip(pool.ext_ids, pool.image_keys, pool.image_ext, strict=True):
@@ -80,6 +80,22 @@ def embed_dataset(
             by_key[key] = (ext_id, media.original_path(key, ext or "jpg"))
     for sha, ext in ref_images:
         by_key.setdefault(sha, (f"query-ref:{sha[:12]}", media.original_path(sha, ext or "jpg")))
+    item_texts = dict(zip(pool.text_keys, pool.texts, strict=True))
+    query_texts = {text_key(t): t for t in queries.texts}
+
+    # Ask the store what is missing before loading the model: a rerun with nothing new costs
+    # neither torch's import nor the weights' load.
+    if embedder is None:
+        key = model_key_for(pool.settings)
+        if key is not None:
+            store = store_for(key, data_dir)
+            if not _anything_missing(store, by_key, item_texts, query_texts):
+                report = EmbedReport(key, 0, len(by_key), 0, 0)
+                log.info("embedded %s: nothing new (%s)", dataset, report)
+                return report
+    embedder = embedder or embedder_for(pool.settings)
+    store = store_for(embedder, data_dir)
+
     todo = store.missing("image", list(by_key))
     if engine == RAY:
         item_texts = dict(zip(pool.text_keys, pool.texts, strict=True))
@@ -110,16 +126,23 @@ def embed_dataset(
         if progress is not None:
             progress("embedding images", min(start + EMBED_CHUNK, len(todo)), len(todo))
 
-    texts_done = _embed_texts(
-        store, embedder, "text", dict(zip(pool.text_keys, pool.texts, strict=True)), progress
-    )
-    query_texts = {text_key(t): t for t in queries.texts}
+    texts_done = _embed_texts(store, embedder, "text", item_texts, progress)
     queries_done = _embed_texts(store, embedder, "query", query_texts, progress)
     report = EmbedReport(
         embedder.model_key, embedded, len(by_key) - len(todo), texts_done, queries_done, failed
     )
     log.info("embedded %s: %s", dataset, report)
     return report
+
+
+def _anything_missing(
+    store: EmbeddingStore, images: dict[str, object], texts: dict[str, str], queries: dict[str, str]
+) -> bool:
+    return bool(
+        store.missing("image", list(images))
+        or store.missing("text", list(texts))
+        or store.missing("query", list(queries))
+    )
 
 
 def _embed_texts(

@@ -24,6 +24,7 @@ from services.core.lookups import dataset_id_or_404
 from services.ranking.embed import embed_dataset
 from services.ranking.rank import JOB_KIND, rank_dataset
 from services.ranking.rankers import POOLED
+from services.ranking.search import index_after_ranking
 from services.triage.compute import triage_dataset
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ def _run_ranking_job(db: Database, job_id: int, dataset: str, k: int) -> None:
             embed = embed_dataset(db, dataset, progress=progress)
             rank = rank_dataset(db, dataset, k=k, progress=progress, job_id=job_id)
             triage = triage_dataset(db, dataset)  # suspicion and modality flags from the new runs
+            index_after_ranking(db, dataset)  # pool search ready before anyone searches
     except Exception as e:  # the job records any failure for the admin page, then re-raises
         jobs.fail_job(db, job_id, e)
         raise

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from db.session import Database
-from models.embedder import (
-    DEMO_CHECKPOINT,
-    DEMO_MODEL,
-    ClipEmbedder,
-    ModelLoadError,
-    check_weights,
-    load_clip,
-)
 from models.store import EmbeddingStore
+from models.weights import DEMO_CHECKPOINT, DEMO_MODEL, ModelLoadError, weights_key
 from services.core.config import load_settings
 from services.core.errors import ModelUnavailable, ValidationError
 from services.core.lookups import dataset_or_404
 from services.datasets.settings import DatasetSettings
+
+if TYPE_CHECKING:  # torch and open_clip load only with a model (models.embedder imports them)
+    from models.embedder import ClipEmbedder
 
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
@@ -78,6 +75,8 @@ def check_model_choice(settings: DatasetSettings) -> None:
         ValidationError: an unknown model, a tag that is not one of the model's, or a missing file.
     """
     try:
+        from models.embedder import check_weights
+
         check_weights(*model_for(settings))
     except ModelLoadError as e:
         raise ValidationError(
@@ -95,6 +94,8 @@ def embedder_for(
 ) -> ClipEmbedder:
     """The process-wide embedder for a dataset's model, or for ``model``/``pretrained`` when given
     (:func:`choose_model`); each is loaded once."""
+    from models.embedder import load_clip
+
     key = choose_model(settings, model, pretrained) if model or pretrained else model_for(settings)
     with _embedders_lock:
         if key not in _embedders:
@@ -105,9 +106,22 @@ def embedder_for(
         return _embedders[key]
 
 
-def store_for(embedder: ClipEmbedder, data_dir: Path | None = None) -> EmbeddingStore:
-    """The embedding store of ``embedder``'s model under the data folder (``QRELS_DATA_DIR``)."""
-    return EmbeddingStore((data_dir or load_settings().data_dir) / "embeddings", embedder.model_key)
+def loaded_embedder(settings: DatasetSettings) -> ClipEmbedder | None:
+    """The dataset's embedder if this process has loaded it already; None otherwise. Never waits
+    (not even for a load in progress in another thread)."""
+    return _embedders.get(model_for(settings))  # one dict read: atomic, no lock needed
+
+
+def model_key_for(settings: DatasetSettings) -> str | None:
+    """The store key of the dataset's model without loading it; None where only loading can tell."""
+    return weights_key(*model_for(settings))
+
+
+def store_for(embedder: ClipEmbedder | str, data_dir: Path | None = None) -> EmbeddingStore:
+    """The embedding store of ``embedder``'s model (or of a model key) under the data folder
+    (``QRELS_DATA_DIR``)."""
+    key = embedder if isinstance(embedder, str) else embedder.model_key
+    return EmbeddingStore((data_dir or load_settings().data_dir) / "embeddings", key)
 
 
 def chosen_embedder(

@@ -14,11 +14,11 @@ of their user ids, stable within the case. Only an admin may reveal the names
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from db.enums import RevisionKind, Role, Shortcut
 from db.models import Dataset, Item, Query, QueryAdjudication, QueryRevision, QueryVerdict
@@ -30,6 +30,8 @@ from services.core.config import load_settings
 from services.core.errors import ValidationError
 from services.core.lookups import dataset_or_404, query_or_404
 from services.core.media import MediaStore
+from services.core.memo import StampedCache
+from services.core.work_stamp import work_stamp
 from services.review.adjudication import latest_adjudications
 from services.triage.views import triage_by_query
 
@@ -150,11 +152,41 @@ class ReviewCase:
     counts: ItemCounts
 
 
-def _adjudicated_queries(s: Session, query_ids: list[int]) -> set[int]:
-    if not query_ids:
-        return set()
-    rows = s.scalars(select(QueryAdjudication.query_id).where(QueryAdjudication.query_id.in_(query_ids)))
-    return set(rows)
+# The disputes of a dataset (every query's kinds, unfiltered), per database and dataset, kept
+# until its votes change (a submit): the review page asks on every rerun (services.core.memo).
+_disputes: StampedCache = StampedCache()
+
+
+def _all_disputes(db: Database, ds_id: int) -> list[ReviewEntry]:
+    """Every query in dispute, in queue order, ``resolved`` left False (it is read live)."""
+    with db.read() as s:
+        queries = s.execute(
+            select(Query.id, Query.ext_id, Query.text, Query.category)
+            .where(Query.dataset_id == ds_id)
+            .order_by(Query.position, Query.id)
+        ).all()
+        votes = load_votes(s, [q.id for q in queries])
+    entries = []
+    for q in queries:
+        if q.id not in votes:
+            continue
+        kinds = votes[q.id].kinds()
+        if kinds:
+            entries.append(
+                ReviewEntry(
+                    q.id,
+                    q.ext_id,
+                    q.text,
+                    q.category,
+                    tuple(k for k in KINDS if k in kinds),
+                    len(votes[q.id].verdicts),
+                    len(votes[q.id].disputed_items()),
+                    False,
+                    None,
+                    None,
+                )
+            )
+    return entries
 
 
 @allow(Role.REVIEWER)
@@ -170,6 +202,8 @@ def review_queue(
     """Queries in dispute, in queue order; ``resolved`` once the query itself is adjudicated.
 
     ``shortcut`` keeps the queries with that modality-shortcut flag (text, image, both, neither).
+    Who disagrees on what is computed once per change of the dataset's votes and kept; which
+    cases are settled, and their triage, are read on every call (a reviewer's save shows at once).
     """
     if kind is not None and kind not in KINDS:
         raise ValidationError(f"unknown disagreement type {kind!r}; choose one of {', '.join(KINDS)}")
@@ -179,39 +213,36 @@ def review_queue(
         )
     with db.read() as s:
         ds = dataset_or_404(s, dataset)
-        stmt = select(Query).where(Query.dataset_id == ds.id).order_by(Query.position, Query.id)
-        if category:
-            stmt = stmt.where(Query.category == category)
-        queries = s.scalars(stmt).all()
-        ids = [q.id for q in queries]
-        votes = load_votes(s, ids)
-        resolved = _adjudicated_queries(s, ids)
-        triage = triage_by_query(s, ids)
-        entries = []
-        for q in queries:
-            if q.id not in votes:
-                continue
-            kinds = votes[q.id].kinds()
-            if not kinds or (kind is not None and kind not in kinds):
-                continue
-            found = triage.get(q.id)
-            if shortcut is not None and (found is None or found.shortcut != shortcut):
-                continue
-            entries.append(
-                ReviewEntry(
-                    q.id,
-                    q.ext_id,
-                    q.text,
-                    q.category,
-                    tuple(k for k in KINDS if k in kinds),
-                    len(votes[q.id].verdicts),
-                    len(votes[q.id].disputed_items()),
-                    q.id in resolved,
-                    found.suspicion if found else None,
-                    found.shortcut if found else None,
-                )
+        stamp = work_stamp(s, ds.id)
+        resolved = set(
+            s.scalars(
+                select(QueryAdjudication.query_id)
+                .join(Query, Query.id == QueryAdjudication.query_id)
+                .where(Query.dataset_id == ds.id)
+                .distinct()
             )
-        return entries
+        )
+        ds_id = ds.id
+    entries = _disputes.get((db.url, ds_id), stamp.votes if stamp else None, lambda: _all_disputes(db, ds_id))
+    entries = [
+        e for e in entries if (not category or e.category == category) and (kind is None or kind in e.kinds)
+    ]
+    with db.read() as s:
+        triage = triage_by_query(s, [e.query_id for e in entries])
+    out = []
+    for e in entries:
+        found = triage.get(e.query_id)
+        if shortcut is not None and (found is None or found.shortcut != shortcut):
+            continue
+        out.append(
+            dataclasses.replace(
+                e,
+                resolved=e.query_id in resolved,
+                suspicion=found.suspicion if found else None,
+                shortcut=found.shortcut if found else None,
+            )
+        )
+    return out
 
 
 def next_case(entries: Sequence[ReviewEntry], current: int | None, *, step: int = 1) -> int | None:

@@ -19,7 +19,7 @@ from services.annotation.task import Task, cards, load_task
 from services.core.auth import Actor
 from services.core.errors import QrelsError, SaveFailed
 from services.gold.feedback import GoldFeedback, gold_feedback
-from services.ranking.search import search_pool
+from services.ranking.search import SearchPreparing, search_pool, warm_search
 from ui.components.workbench import view
 
 RESULTS = 24  # search results per search
@@ -54,9 +54,14 @@ class Desk:
             self.state[key] = None
 
     def land(self, wanted: str | None) -> None:
-        """Where a new browser session starts: the query in the URL, the last draft, or the next one."""
+        """Where a new browser session starts: the query in the URL, the last draft, or the next one.
+
+        It also starts preparing pool search in the background, if it is not ready yet, so the
+        annotator's first search finds it ready.
+        """
         if self.dataset in self.state["wb_current"]:
             return
+        warm_search(self.db, self.dataset)
         if wanted and wanted.isdigit():
             try:
                 task = load_task(self.db, self.user, int(wanted))
@@ -124,6 +129,9 @@ class Desk:
                 self.db, self.dataset, actor=self.user, text=text or None, like_item=like, k=RESULTS
             )
             found = cards(self.db, self.user, self.dataset, [h.item_id for h in hits])
+        except SearchPreparing as e:  # never blocks: the component shows this and asks again
+            self.state["wb_search"] = {"req": req, "label": label, "preparing": str(e), "hits": []}
+            return
         except (QrelsError, ValueError, TypeError) as e:
             self.state["wb_search"] = {"req": req, "label": label, "error": str(e), "hits": []}
             return

@@ -30,6 +30,7 @@ const LABEL_TEXT = { relevant: "Relevant", not_relevant: "Not relevant", unsure:
 const LABEL_SHORT = { relevant: "Yes", not_relevant: "No", unsure: "Unsure" };
 const LABEL_ICON = { relevant: "✓", not_relevant: "✗", unsure: "?" };
 const DRAFT_DELAY_MS = 700;
+const PREPARING_RETRY_MS = 1500; // asking again while the server prepares pool search
 const HEALTH_EVERY_MS = 2500;
 
 function el(tag, attrs = {}, ...children) {
@@ -644,12 +645,27 @@ class Workbench {
     this.el.resLabel.textContent = query.like ? `Looking for items like “${query.title}” …` : `Searching for “${query.text}” …`;
     this.el.res.replaceChildren();
     this.showTab("res");
+    this.lastSearch = query;
     this.trigger("search", { req: this.searchReq, ...query });
   }
 
   showResults(s) {
     if (this.shownSearch === s.req) return;
     this.shownSearch = s.req;
+    if (s.preparing) {
+      // The server is preparing pool search in the background: say so, and ask again shortly
+      // (unless another search or another query came meanwhile).
+      this.el.resLabel.textContent = s.preparing;
+      this.el.resWrap.dataset.preparing = "true";
+      const req = s.req, query = this.lastSearch, v = this.v;
+      setTimeout(() => {
+        if (this.searchReq !== req || this.v !== v || !query) return;
+        this.searchReq += 1;
+        this.trigger("search", { req: this.searchReq, ...query });
+      }, PREPARING_RETRY_MS);
+      return;
+    }
+    delete this.el.resWrap.dataset.preparing;
     this.el.resLabel.textContent = s.error ? s.error : s.label;
     const positives = new Set(this.data.positives.map((c) => String(c.id)));
     const hits = (s.hits || []).filter((h) => !positives.has(String(h.id)));
