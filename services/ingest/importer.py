@@ -374,7 +374,12 @@ def _insert_rows(
     done = 0
     rows = iter(rows)
     while batch := list(islice(rows, BATCH)):
-        conn.execute(statement, batch)
+        # executemany needs one set of columns per call: a query's references mix item and image rows.
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in batch:
+            by_columns.setdefault(tuple(row), []).append(row)
+        for group in by_columns.values():
+            conn.execute(statement, group)
         done += len(batch)
         if progress is not None and stage:
             progress(stage, done, total)

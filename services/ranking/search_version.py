@@ -4,8 +4,8 @@ Pool search (:mod:`services.ranking.search`) keeps an index per dataset in memor
 is reused only while :func:`ranking_version` returns what it returned when the index was built.
 The version is read from the database, so every app process agrees on it, and it changes when:
 
-- the dataset is re-ranked (new runs: a new newest id or, as SQLite can hand a deleted row's id
-  out again, a new newest ``created_at``);
+- the dataset is re-ranked (the switch to a new generation of runs: a new newest id or, as SQLite
+  can hand a deleted row's id out again, a new newest ``created_at``);
 - the dataset is deleted (the function returns None) or re-imported (a new dataset row, a new
   ``created_at`` even where the id is reused);
 - its pool changes (item count or newest item id);
@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import Dataset, Item, RankerRun
+from services.ranking.generations import active_runs
 
 __all__ = ["ranking_version"]
 
@@ -29,7 +30,7 @@ Version = tuple[Any, ...]
 def ranking_version(s: Session, dataset_id: int) -> Version | None:
     """A tuple of plain values that changes whenever the dataset's runs or pool change; None when
     the dataset does not exist."""
-    runs = select(RankerRun).where(RankerRun.dataset_id == dataset_id).subquery()
+    runs = select(RankerRun).where(active_runs(dataset_id)).subquery()
     items = select(Item.id).where(Item.dataset_id == dataset_id).subquery()
     row = s.execute(
         select(
