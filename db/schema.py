@@ -6,10 +6,11 @@ whole schema (migrations/env.py, tests) takes ``metadata`` from here, never from
 
 from __future__ import annotations
 
-from db import accounts, audit, gold, models, studies
+from db import accounts, audit, duplicates, gold, models, studies
 
 metadata = models.Base.metadata
 assert studies.Study.__table__.metadata is metadata  # the study tables are on it
 assert accounts.SessionToken.__table__.metadata is metadata  # and the session tables
 assert audit.NameReveal.__table__.metadata is metadata  # and the audit log
 assert gold.GoldQuery.__table__.metadata is metadata  # and the gold tables
+assert duplicates.DuplicateGroup.__table__.metadata is metadata  # and the duplicate groups
