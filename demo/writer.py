@@ -6,7 +6,7 @@ Bundle layout::
     queries.jsonl  {"id", "text", "category", "language", "source", "group"}
     qrels.tsv      query-id<TAB>corpus-id<TAB>score   (score is always 1)
     images/        <item id>.jpg, JPEG quality 90
-    truth.jsonl    one line per query, see :func:`generate_demo`
+    truth.jsonl    one line per query, then one per planted copy, see :func:`generate_demo`
 
 Everything is a pure function of the arguments: the same arguments give byte-identical files,
 whatever the number of worker processes. The parts: :mod:`demo.vocabulary` (attribute values and
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from demo.duplicates import apply_copies, copy_truth, plan_copies, write_copies
 from demo.images import IMAGE_SIZE, RenderJob, render_images
 from demo.planner import plan_queries
 from demo.text import item_text
@@ -55,6 +56,7 @@ class DemoSummary:
             ones on good queries plus the near misses carried by bad queries).
         n_bad_queries: contradictory plus unanswerable queries.
         n_groups: generated/human query pairs.
+        n_copies: items whose image is a copy of another item's (:mod:`demo.duplicates`).
     """
 
     out_dir: Path
@@ -65,6 +67,7 @@ class DemoSummary:
     n_wrong_positives: int
     n_bad_queries: int
     n_groups: int
+    n_copies: int = 0
 
 
 def _dumps(obj: Any) -> str:
@@ -118,7 +121,8 @@ def generate_demo(
 ) -> DemoSummary:
     """Generate a demo catalogue with planted truth as a native bundle in ``out_dir``.
 
-    ``truth.jsonl`` has one line per query, in ``queries.jsonl`` order::
+    ``truth.jsonl`` has one line per query, in ``queries.jsonl`` order, then one line per planted
+    copy (``"kind": "duplicate"``, see :mod:`demo.duplicates`; lines without ``kind`` are queries)::
 
         {"query_id": "q0001",
          "target_id": "it000042",                 # the item the query was built from
@@ -204,10 +208,13 @@ def generate_demo(
                 }
             )
         )
+    copies = plan_copies(n_items, seed)
+    jobs = apply_copies(copies, items, item_lines, jobs, _dumps)
     queries = plan_queries(items, n_queries, rng)
     planned = time.perf_counter()
 
     render_images(jobs, image_size, workers)
+    write_copies(images_dir, item_ids, copies)
     rendered = time.perf_counter()
 
     query_lines: list[str] = []
@@ -250,6 +257,7 @@ def generate_demo(
                 }
             )
         )
+    truth_lines.extend(_dumps(row) for row in copy_truth(copies, item_ids))
     _write_files(
         out_dir,
         {
@@ -268,6 +276,7 @@ def generate_demo(
         n_wrong_positives=n_wrong_positives,
         n_bad_queries=sum(q.bad is not None for q in queries),
         n_groups=len({q.group for q in queries if q.group is not None}),
+        n_copies=len(copies),
     )
     finished = time.perf_counter()
     logger.info(

@@ -86,9 +86,7 @@ def upgrade() -> None:
         sa.Column("hamming", sa.Integer(), nullable=True),
         sa.Column("cosine", sa.Float(), nullable=True),
         sa.Column("pixels", sa.Float(), nullable=True),
-        sa.CheckConstraint(
-            _check("evidence", EVIDENCE), name=op.f("ck_duplicate_members_duplicateevidence")
-        ),
+        sa.CheckConstraint(_check("evidence", EVIDENCE), name=op.f("ck_duplicate_members_duplicateevidence")),
         sa.ForeignKeyConstraint(
             ["group_id"],
             ["duplicate_groups.id"],

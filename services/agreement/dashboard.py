@@ -7,7 +7,6 @@ dashboard is for admins).
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from db.session import Database
 from services.core.auth import Actor, allow
 from services.core.lookups import dataset_id_or_404
 from services.datasets.settings import DatasetSettings
+from services.datasets.truth import truth_rows
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def dashboard(db: Database, actor: Actor, dataset: str) -> Dashboard:
 
 
 def _planted_score(s: Session, ds_id: int, truth_path: Path) -> PlantedTruthScore:
-    truth = [json.loads(line) for line in truth_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    truth = truth_rows(truth_path)
     qext = dict(s.execute(select(Query.ext_id, Query.id).where(Query.dataset_id == ds_id)).all())
     iext = dict(s.execute(select(Item.ext_id, Item.id).where(Item.dataset_id == ds_id)).all())
     labels: dict[tuple[int, int], set[str]] = defaultdict(set)

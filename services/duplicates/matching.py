@@ -1,0 +1,232 @@
+"""Finding copies among n images without comparing every pair: the numeric side, pure numpy.
+
+1. :func:`hash_pairs`: candidate pairs whose perceptual hashes differ in at most ``t`` bits, by
+   multi-index hashing (Norouzi et al.): the 64-bit hash is cut into 4 bands of 16 bits; two
+   hashes within ``t`` bits agree within ``t // 4`` bits on at least one band (pigeonhole), so
+   each image probes its own band values and those ``t // 4`` bits away in a sorted index. The
+   work grows with the number of close pairs, not with n².
+2. :func:`cosines`: CLIP image cosine of each candidate pair (vectors from the embedding store).
+3. :func:`layout_distances`: mean colour difference of the 16×16 layouts; re-encoded and
+   resized copies differ by a couple of grey levels, different items by many more.
+4. :func:`crop_distance`: for pairs whose layouts are close but not equal, the smallest layout
+   difference over slight crops of one image (up to :data:`MAX_CROP` of each side), so a
+   slightly cropped copy is compared with the part of the original it shows.
+5. :func:`components`: the groups the confirmed pairs connect, each with a spanning tree.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from itertools import combinations
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+BANDS = 4
+BAND_BITS = 16
+_BAND_MASK = (1 << BAND_BITS) - 1
+#: Expanded (image, partner) rows per step of :func:`hash_pairs`: bounds its memory.
+EXPAND_ROWS = 2_000_000
+#: Pairs per step of the vectorised distances.
+PAIR_CHUNK = 200_000
+#: Crops tried by :func:`crop_distance`: 0 to 4 % of each side, in steps of 1 %.
+CROP_STEP = 0.01
+MAX_CROP = 0.04
+
+
+def popcount(x: np.ndarray) -> np.ndarray:
+    """Set bits of each uint64."""
+    return np.bitwise_count(x.astype(np.uint64))
+
+
+def _probe_masks(radius: int) -> list[int]:
+    masks = [0]
+    for flips in range(1, radius + 1):
+        masks += [sum(1 << b for b in bits) for bits in combinations(range(BAND_BITS), flips)]
+    return masks
+
+
+def hash_pairs(hashes: np.ndarray, max_distance: int, *, max_bucket: int = 5_000) -> np.ndarray:
+    """Index pairs ``(i, j)``, ``i < j``, of hashes at most ``max_distance`` bits apart.
+
+    Args:
+        hashes: uint64 ``[n]``.
+        max_distance: the Hamming distance allowed (0-15; 0-7 probe one band value per band and
+            its 16 neighbours, so keep it below 8 on large pools).
+        max_bucket: a band value shared by more images than this (a placeholder image, a blank
+            backdrop) is not probed in that band: such pairs are found by the other bands or
+            not at all, instead of the work growing with the square of the bucket.
+
+    Returns:
+        int64 ``[p, 2]``, sorted, without repeats.
+    """
+    if not 0 <= max_distance < 2 * BANDS:
+        raise ValueError(f"max_distance must be 0-{2 * BANDS - 1}, not {max_distance}")
+    h = np.asarray(hashes, dtype=np.uint64)
+    n = len(h)
+    found: list[np.ndarray] = []
+    masks = np.array(_probe_masks(max_distance // BANDS), dtype=np.int64)
+    for band in range(BANDS):
+        keys = ((h >> np.uint64(band * BAND_BITS)) & np.uint64(_BAND_MASK)).astype(np.int64)
+        order = np.argsort(keys, kind="stable")
+        values, first, counts = np.unique(keys[order], return_index=True, return_counts=True)
+        crowded = counts > max_bucket
+        if crowded.any():
+            log.warning(
+                "band %d: %d hash values shared by more than %d images each were not probed",
+                band,
+                int(crowded.sum()),
+                max_bucket,
+            )
+            counts = np.where(crowded, 0, counts)
+        for mask in masks:
+            probe = keys ^ mask
+            at = np.minimum(np.searchsorted(values, probe), len(values) - 1)
+            hit = np.flatnonzero((values[at] == probe) & (counts[at] > 0))
+            found += _expand(h, hit, first[at[hit]], counts[at[hit]], order, max_distance)
+    if not found:
+        return np.empty((0, 2), dtype=np.int64)
+    codes = np.unique(np.concatenate(found))
+    return np.stack([codes // n, codes % n], axis=1) if n else np.empty((0, 2), dtype=np.int64)
+
+
+def _expand(
+    h: np.ndarray,
+    images: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+    order: np.ndarray,
+    max_distance: int,
+) -> list[np.ndarray]:
+    """Each image against every member of its probed bucket, in bounded steps; pair codes i*n+j."""
+    out: list[np.ndarray] = []
+    n = len(h)
+    ends = np.cumsum(counts)
+    begin = 0
+    while begin < len(images):
+        # the largest run of images whose partners fit in EXPAND_ROWS (at least one image)
+        base = ends[begin - 1] if begin else 0
+        stop = max(begin + 1, int(np.searchsorted(ends, base + EXPAND_ROWS, side="right")))
+        c = counts[begin:stop]
+        total = int(c.sum())
+        left = np.repeat(images[begin:stop], c)
+        offsets = np.arange(total) - np.repeat(np.cumsum(c) - c, c) + np.repeat(starts[begin:stop], c)
+        right = order[offsets]
+        keep = left < right
+        left, right = left[keep], right[keep]
+        close = popcount(h[left] ^ h[right]) <= max_distance
+        out.append(left[close] * n + right[close])
+        begin = stop
+    return out
+
+
+def hamming(hashes: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Bits in which each pair's hashes differ."""
+    h = np.asarray(hashes, dtype=np.uint64)
+    return popcount(h[pairs[:, 0]] ^ h[pairs[:, 1]]).astype(np.int64)
+
+
+def cosines(vectors: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Cosine of each pair's (unit) vectors, float32."""
+    out = np.empty(len(pairs), dtype=np.float32)
+    for start in range(0, len(pairs), PAIR_CHUNK):
+        p = pairs[start : start + PAIR_CHUNK]
+        a = vectors[p[:, 0]].astype(np.float32)
+        b = vectors[p[:, 1]].astype(np.float32)
+        out[start : start + len(p)] = np.einsum("ij,ij->i", a, b)
+    return out
+
+
+def layout_distances(layouts: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Mean absolute colour difference (0-255) of each pair's layouts (uint8 ``[n, s, s, 3]``)."""
+    out = np.empty(len(pairs), dtype=np.float32)
+    for start in range(0, len(pairs), PAIR_CHUNK // 8):
+        p = pairs[start : start + PAIR_CHUNK // 8]
+        a = layouts[p[:, 0]].astype(np.float32)
+        b = layouts[p[:, 1]].astype(np.float32)
+        out[start : start + len(p)] = np.abs(a - b).mean(axis=(1, 2, 3))
+    return out
+
+
+def _bin_matrix(lo: float, hi: float, side: int, out: int) -> np.ndarray:
+    """``out`` × ``side`` weights averaging ``[lo, hi]`` of a ``side``-pixel line into ``out`` bins."""
+    width = (hi - lo) / out
+    a = lo + np.arange(out)[:, None] * width
+    b = a + width
+    p0 = np.arange(side)[None, :] / side
+    overlap = np.clip(np.minimum(b, p0 + 1 / side) - np.maximum(a, p0), 0, None)
+    return (overlap / overlap.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+_CROP_MATRICES: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, int]] = {}
+
+
+def _crop_matrices(side: int, out: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Row and column binning matrices of every crop (left/top cut, right/bottom cut) tried."""
+    key = (side, out)
+    if key not in _CROP_MATRICES:
+        cuts = np.arange(0, MAX_CROP + 1e-9, CROP_STEP)
+        m = np.stack([_bin_matrix(lo, 1 - hi, side, out) for lo in cuts for hi in cuts])  # [k, out, side]
+        _CROP_MATRICES[key] = (m.reshape(-1, side), m.transpose(2, 0, 1).reshape(side, -1), len(m))
+    return _CROP_MATRICES[key]
+
+
+def crop_distance(detail: np.ndarray, layout: np.ndarray) -> float:
+    """The smallest mean colour difference between ``layout`` and a slight crop of ``detail``.
+
+    Args:
+        detail: one image at ``[side, side, 3]`` (0-255).
+        layout: the other at ``[out, out, 3]``: is it ``detail`` with up to :data:`MAX_CROP` of
+            each side cut off (and resampled)?
+    """
+    side, out = detail.shape[0], layout.shape[0]
+    rows, cols, k = _crop_matrices(side, out)
+    # every crop of every side at once: rows binned per (top, bottom) cut, then columns per (left, right)
+    x = (rows @ np.asarray(detail, dtype=np.float32).reshape(side, side * 3)).reshape(
+        k * out, side, 3
+    )  # [k*out, side(cols), 3]
+    x = x.transpose(0, 2, 1).reshape(k * out * 3, side)
+    y = (x @ cols).reshape(k, out, 3, k, out)  # [row crop, row, channel, col crop, col]
+    target = np.asarray(layout, dtype=np.float32).transpose(0, 2, 1)[None, :, :, None, :]
+    return float(np.abs(y - target).mean(axis=(1, 2, 4)).min())
+
+
+def components(n: int, edges: Iterable[tuple[int, int]]) -> list[list[int]]:
+    """Connected components of size > 1 of the graph on ``range(n)``, each sorted, by smallest member."""
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[int, list[int]] = {}
+    for x in range(n):
+        groups.setdefault(find(x), []).append(x)
+    return sorted((g for g in groups.values() if len(g) > 1), key=lambda g: g[0])
+
+
+def spanning_tree(members: list[int], edges: dict[tuple[int, int], object]) -> dict[int, int]:
+    """``member -> the member it was reached from``, breadth first from the smallest member."""
+    adjacency: dict[int, list[int]] = {m: [] for m in members}
+    for a, b in edges:
+        if a in adjacency and b in adjacency:
+            adjacency[a].append(b)
+            adjacency[b].append(a)
+    root = members[0]
+    reached = {root: root}
+    queue = [root]
+    while queue:
+        x = queue.pop(0)
+        for y in sorted(adjacency[x]):
+            if y not in reached:
+                reached[y] = x
+                queue.append(y)
+    return reached
