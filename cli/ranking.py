@@ -30,13 +30,17 @@ def rank(
     dataset: str = typer.Option(..., "--dataset", "-d"),
     k: int = typer.Option(100, "--k", help="Candidates per query and ranker."),
 ) -> None:
-    """Rank every query with CLIP (image, text), BM25 and their hybrid, and pool them (run `embed` first)."""
+    """Rank every query with CLIP (image, text), BM25 and their hybrid, and pool them (run `embed` first);
+    then group the pool's duplicate images."""
+    from cli.duplicates import find_and_report
     from services.ranking.rank import rank_dataset
 
+    db = database()
     bars = Bars()
     try:
-        report = rank_dataset(database(), dataset, k=k, progress=bars)
+        report = rank_dataset(db, dataset, k=k, progress=bars)
     finally:
         bars.close()
     runs = ", ".join(f"{name} {n}" for name, n in report.runs.items())
     typer.echo(f"ranked {report.n_queries} queries of {dataset} (top {report.k}): {runs} candidate rows")
+    find_and_report(db, dataset)

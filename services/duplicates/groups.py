@@ -7,8 +7,8 @@ Items whose images are copies of one another are grouped:
   are at most :data:`MAX_HAMMING` bits apart (found without comparing every pair, see
   :mod:`services.duplicates.matching`), whose CLIP image vectors have a cosine of at least
   :data:`MIN_COSINE`, and whose 16×16 colour layouts differ by at most :data:`MAX_PIXELS` grey
-  levels on average — directly, or after a crop of up to 4 % of each side for layouts within
-  :data:`CROP_GATE`.
+  levels on average — or, when one image is up to 8 % narrower or shorter than the other, by at
+  most :data:`MAX_CROPPED` after the crop that best explains it (layouts within :data:`CROP_GATE`).
 
 The CLIP cosine alone does not tell an item from another one of the same kind (a model trained
 to see colour and pattern finds two red striped dresses alike whatever their photos), and the
@@ -51,10 +51,11 @@ from services.ranking.rankers import Progress
 
 log = logging.getLogger(__name__)
 
-MAX_HAMMING = 7  # perceptual-hash bits two copies may differ in
+MAX_HAMMING = 9  # perceptual-hash bits two copies may differ in
 MIN_COSINE = 0.95  # CLIP image cosine two copies have at least
-MAX_PIXELS = 3.1  # mean colour difference (0-255) of two copies' layouts, directly or after a crop
-CROP_GATE = 12.0  # layouts further apart than this are not searched for a crop
+MAX_PIXELS = 2.6  # mean colour difference (0-255) of two copies' layouts
+MAX_CROPPED = 4.0  # the same for a slightly cropped copy, compared with the part of the original it shows
+CROP_GATE = 16.0  # layouts further apart than this are not searched for a crop
 MAX_GROUP = 50  # a bigger group is one image shared by unrelated items (a placeholder): not stored
 SIGNATURE_BATCH = 2_000  # signatures stored per transaction while they are computed
 _IN_CHUNK = 5_000  # values per SQL IN list
@@ -104,13 +105,14 @@ def find_duplicates(
         ds = dataset_or_404(s, dataset)
         dataset_id, settings = ds.id, DatasetSettings.from_stored(ds.settings)
         rows = s.execute(
-            select(Item.id, Item.ext_id, Item.image_sha256, Item.image_ext)
+            select(Item.id, Item.ext_id, Item.image_sha256, Item.image_ext, Item.width, Item.height)
             .where(Item.dataset_id == dataset_id, Item.image_status == ImageStatus.OK)
             .order_by(Item.id)
         ).all()
     media = MediaStore(data_dir)
     shas = list(dict.fromkeys(r.image_sha256 for r in rows if r.image_sha256))
     exts = {r.image_sha256: r.image_ext for r in rows}
+    sizes = {r.image_sha256: (r.width or 0, r.height or 0) for r in rows}
     signatures, computed, before, bad = _signatures(db, media, shas, exts, progress)
     rows = [r for r in rows if r.image_sha256 in signatures]
     unreadable = sorted(r.ext_id for r in rows if r.image_sha256 in bad)
@@ -119,7 +121,9 @@ def find_duplicates(
     shas = [sha for sha in shas if sha in signatures]
     hashes = np.array([signatures[sha].phash for sha in shas], dtype=np.uint64)
     pairs = matching.hash_pairs(hashes, MAX_HAMMING)
-    near = _confirm(pairs, shas, hashes, signatures, media, settings, embedder, data_dir)
+    near = _confirm(
+        pairs, shas, [sizes[sha] for sha in shas], hashes, signatures, media, settings, embedder, data_dir
+    )
     if progress is not None:
         progress("duplicates", 1, 1)
 
@@ -218,6 +222,7 @@ def _put_signatures(db: Database, batch: dict[str, Signature]) -> None:
 def _confirm(
     pairs: np.ndarray,
     shas: list[str],
+    sizes: list[tuple[int, int]],
     hashes: np.ndarray,
     signatures: dict[str, Signature],
     media: MediaStore,
@@ -243,18 +248,23 @@ def _confirm(
     pairs, cos = pairs[keep], cos[keep]
     layouts = np.stack([signatures[sha].layout for sha in shas])
     pixels = matching.layout_distances(layouts, pairs)
-    # a slightly cropped copy: search the crop for pairs whose layouts are close but not equal
+    # a slightly cropped copy: the part of the original it shows, when its size says it is one
     detail = functools.lru_cache(maxsize=2048)(lambda n: detail_of(media.thumb_path(shas[n])))
-    for n in np.flatnonzero((pixels > MAX_PIXELS) & (pixels <= CROP_GATE)):
-        a, b = pairs[n]
-        try:
-            pixels[n] = min(
-                matching.crop_distance(detail(a), layouts[b]),
-                matching.crop_distance(detail(b), layouts[a]),
-            )
-        except (OSError, ValueError) as e:
-            log.warning("images %s, %s: no crop check: %s", shas[a], shas[b], e)
-    confirmed = np.flatnonzero(pixels <= MAX_PIXELS)
+    confirmed = pixels <= MAX_PIXELS
+    for n in np.flatnonzero(~confirmed & (pixels <= CROP_GATE)):
+        a, b = (int(x) for x in pairs[n])
+        for big, small in ((a, b), (b, a)):
+            cuts = matching.crop_cuts(sizes[big], sizes[small])
+            if cuts is None:
+                continue
+            try:
+                cropped = matching.crop_distance(detail(big), layouts[small], *cuts)
+            except (OSError, ValueError) as e:
+                log.warning("images %s, %s: no crop check: %s", shas[a], shas[b], e)
+                continue
+            if cropped <= MAX_CROPPED:
+                confirmed[n], pixels[n] = True, cropped
+    confirmed = np.flatnonzero(confirmed)
     ham = matching.hamming(hashes, pairs[confirmed])
     return {
         (shas[pairs[n][0]], shas[pairs[n][1]]): _Edge(

@@ -1,16 +1,16 @@
 """Finding copies among n images without comparing every pair: the numeric side, pure numpy.
 
 1. :func:`hash_pairs`: candidate pairs whose perceptual hashes differ in at most ``t`` bits, by
-   multi-index hashing (Norouzi et al.): the 64-bit hash is cut into 4 bands of 16 bits; two
-   hashes within ``t`` bits agree within ``t // 4`` bits on at least one band (pigeonhole), so
-   each image probes its own band values and those ``t // 4`` bits away in a sorted index. The
+   multi-index hashing (Norouzi et al.): the 64-bit hash is cut into ``t // 2 + 1`` bands; two
+   hashes within ``t`` bits differ in at most one bit on at least one band (pigeonhole), so each
+   image looks up its own value of each band and the values one bit away in a sorted index. The
    work grows with the number of close pairs, not with n².
 2. :func:`cosines`: CLIP image cosine of each candidate pair (vectors from the embedding store).
 3. :func:`layout_distances`: mean colour difference of the 16×16 layouts; re-encoded and
    resized copies differ by a couple of grey levels, different items by many more.
-4. :func:`crop_distance`: for pairs whose layouts are close but not equal, the smallest layout
-   difference over slight crops of one image (up to :data:`MAX_CROP` of each side), so a
-   slightly cropped copy is compared with the part of the original it shows.
+4. :func:`crop_distance`: when one image is a little smaller than the other (:func:`crop_cuts`),
+   the smallest layout difference over the ways the bigger one can have been cropped to it, so
+   a slightly cropped copy is compared with the part of the original it shows.
 5. :func:`components`: the groups the confirmed pairs connect, each with a spanning tree.
 """
 
@@ -18,22 +18,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from itertools import combinations
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
-BANDS = 4
-BAND_BITS = 16
-_BAND_MASK = (1 << BAND_BITS) - 1
+HASH_BITS = 64
 #: Expanded (image, partner) rows per step of :func:`hash_pairs`: bounds its memory.
 EXPAND_ROWS = 2_000_000
 #: Pairs per step of the vectorised distances.
 PAIR_CHUNK = 200_000
-#: Crops tried by :func:`crop_distance`: 0 to 4 % of each side, in steps of 1 %.
-CROP_STEP = 0.01
-MAX_CROP = 0.04
+#: A slight crop: at most this share of a dimension cut off (both ends together); splits of it
+#: between the two ends are tried in steps of CROP_STEP.
+MAX_CROP = 0.08
+CROP_STEP = 0.005
 
 
 def popcount(x: np.ndarray) -> np.ndarray:
@@ -41,11 +39,12 @@ def popcount(x: np.ndarray) -> np.ndarray:
     return np.bitwise_count(x.astype(np.uint64))
 
 
-def _probe_masks(radius: int) -> list[int]:
-    masks = [0]
-    for flips in range(1, radius + 1):
-        masks += [sum(1 << b for b in bits) for bits in combinations(range(BAND_BITS), flips)]
-    return masks
+def _bands(max_distance: int) -> list[tuple[int, int]]:
+    """(shift, width) of the bands: ``max_distance // 2 + 1`` of them, so two hashes within
+    ``max_distance`` bits differ in at most one bit on at least one band (pigeonhole)."""
+    m = max_distance // 2 + 1
+    widths = [HASH_BITS // m + (1 if n < HASH_BITS % m else 0) for n in range(m)]
+    return [(sum(widths[:n]), w) for n, w in enumerate(widths)]
 
 
 def hash_pairs(hashes: np.ndarray, max_distance: int, *, max_bucket: int = 5_000) -> np.ndarray:
@@ -53,34 +52,35 @@ def hash_pairs(hashes: np.ndarray, max_distance: int, *, max_bucket: int = 5_000
 
     Args:
         hashes: uint64 ``[n]``.
-        max_distance: the Hamming distance allowed (0-15; 0-7 probe one band value per band and
-            its 16 neighbours, so keep it below 8 on large pools).
+        max_distance: the Hamming distance allowed (0-15). The hash is cut into
+            ``max_distance // 2 + 1`` bands; each image looks up its own value of each band and
+            the values one bit away, so the work grows with the number of close pairs.
         max_bucket: a band value shared by more images than this (a placeholder image, a blank
-            backdrop) is not probed in that band: such pairs are found by the other bands or
+            backdrop) is not looked up in that band: such pairs are found by the other bands or
             not at all, instead of the work growing with the square of the bucket.
 
     Returns:
         int64 ``[p, 2]``, sorted, without repeats.
     """
-    if not 0 <= max_distance < 2 * BANDS:
-        raise ValueError(f"max_distance must be 0-{2 * BANDS - 1}, not {max_distance}")
+    if not 0 <= max_distance <= 15:
+        raise ValueError(f"max_distance must be 0-15, not {max_distance}")
     h = np.asarray(hashes, dtype=np.uint64)
     n = len(h)
     found: list[np.ndarray] = []
-    masks = np.array(_probe_masks(max_distance // BANDS), dtype=np.int64)
-    for band in range(BANDS):
-        keys = ((h >> np.uint64(band * BAND_BITS)) & np.uint64(_BAND_MASK)).astype(np.int64)
+    for band, (shift, width) in enumerate(_bands(max_distance)):
+        keys = ((h >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.int64)
         order = np.argsort(keys, kind="stable")
         values, first, counts = np.unique(keys[order], return_index=True, return_counts=True)
         crowded = counts > max_bucket
         if crowded.any():
             log.warning(
-                "band %d: %d hash values shared by more than %d images each were not probed",
+                "band %d: %d hash values shared by more than %d images each were not looked up",
                 band,
                 int(crowded.sum()),
                 max_bucket,
             )
             counts = np.where(crowded, 0, counts)
+        masks = [0] if max_distance == 0 else [0, *(1 << b for b in range(width))]
         for mask in masks:
             probe = keys ^ mask
             at = np.minimum(np.searchsorted(values, probe), len(values) - 1)
@@ -89,7 +89,7 @@ def hash_pairs(hashes: np.ndarray, max_distance: int, *, max_bucket: int = 5_000
     if not found:
         return np.empty((0, 2), dtype=np.int64)
     codes = np.unique(np.concatenate(found))
-    return np.stack([codes // n, codes % n], axis=1) if n else np.empty((0, 2), dtype=np.int64)
+    return np.stack([codes // n, codes % n], axis=1)
 
 
 def _expand(
@@ -160,35 +160,44 @@ def _bin_matrix(lo: float, hi: float, side: int, out: int) -> np.ndarray:
     return (overlap / overlap.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-_CROP_MATRICES: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, int]] = {}
+def _splits(cut: float, side: int, out: int) -> np.ndarray:
+    """Binning matrices of every split of ``cut`` between the two ends of a line, ``[k, out, side]``."""
+    steps = max(1, round(cut / CROP_STEP))
+    return np.stack([_bin_matrix(lo, 1 - (cut - lo), side, out) for lo in np.linspace(0, cut, steps + 1)])
 
 
-def _crop_matrices(side: int, out: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Row and column binning matrices of every crop (left/top cut, right/bottom cut) tried."""
-    key = (side, out)
-    if key not in _CROP_MATRICES:
-        cuts = np.arange(0, MAX_CROP + 1e-9, CROP_STEP)
-        m = np.stack([_bin_matrix(lo, 1 - hi, side, out) for lo in cuts for hi in cuts])  # [k, out, side]
-        _CROP_MATRICES[key] = (m.reshape(-1, side), m.transpose(2, 0, 1).reshape(side, -1), len(m))
-    return _CROP_MATRICES[key]
+def crop_cuts(size_a: tuple[int, int], size_b: tuple[int, int]) -> tuple[float, float] | None:
+    """The share of A's width and height that B lacks, if B can be a slight crop of A (same scale).
+
+    A crop keeps the pixels it keeps: B is A less at most :data:`MAX_CROP` of each dimension
+    (and less something). A copy that was cropped and then resized is not looked for this way:
+    on catalogues of similar photos, a zoom makes different items alike.
+    """
+    (wa, ha), (wb, hb) = size_a, size_b
+    if not (wa and ha and wb and hb) or wb > wa or hb > ha or (wb, hb) == (wa, ha):
+        return None
+    cut_x, cut_y = 1 - wb / wa, 1 - hb / ha
+    if cut_x > MAX_CROP or cut_y > MAX_CROP:
+        return None
+    return cut_x, cut_y
 
 
-def crop_distance(detail: np.ndarray, layout: np.ndarray) -> float:
-    """The smallest mean colour difference between ``layout`` and a slight crop of ``detail``.
+def crop_distance(detail: np.ndarray, layout: np.ndarray, cut_x: float, cut_y: float) -> float:
+    """The smallest mean colour difference between ``layout`` and ``detail`` less ``cut_x`` of its
+    width and ``cut_y`` of its height, over every split of the cuts between the two sides.
 
     Args:
-        detail: one image at ``[side, side, 3]`` (0-255).
-        layout: the other at ``[out, out, 3]``: is it ``detail`` with up to :data:`MAX_CROP` of
-            each side cut off (and resampled)?
+        detail: image A at ``[side, side, 3]`` (0-255).
+        layout: image B at ``[out, out, 3]``: is it A cropped (and resampled)?
+        cut_x: the share of A's width B lacks (:func:`crop_cuts`); likewise ``cut_y``.
     """
     side, out = detail.shape[0], layout.shape[0]
-    rows, cols, k = _crop_matrices(side, out)
-    # every crop of every side at once: rows binned per (top, bottom) cut, then columns per (left, right)
-    x = (rows @ np.asarray(detail, dtype=np.float32).reshape(side, side * 3)).reshape(
-        k * out, side, 3
-    )  # [k*out, side(cols), 3]
-    x = x.transpose(0, 2, 1).reshape(k * out * 3, side)
-    y = (x @ cols).reshape(k, out, 3, k, out)  # [row crop, row, channel, col crop, col]
+    rows, cols = _splits(cut_y, side, out), _splits(cut_x, side, out)
+    kr, kc = len(rows), len(cols)
+    # every split at once: rows binned per (top, bottom) split, then columns per (left, right)
+    x = rows.reshape(kr * out, side) @ np.asarray(detail, dtype=np.float32).reshape(side, side * 3)
+    x = x.reshape(kr * out, side, 3).transpose(0, 2, 1).reshape(kr * out * 3, side)
+    y = (x @ cols.transpose(2, 0, 1).reshape(side, kc * out)).reshape(kr, out, 3, kc, out)
     target = np.asarray(layout, dtype=np.float32).transpose(0, 2, 1)[None, :, :, None, :]
     return float(np.abs(y - target).mean(axis=(1, 2, 4)).min())
 

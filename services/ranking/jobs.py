@@ -1,4 +1,4 @@
-"""The ranking job: embed then rank a dataset in a background thread, its progress on a job row.
+"""The ranking job: embed, rank, then group duplicate images, in a background thread, its progress on a job row.
 
 The admin page starts it (:func:`start_ranking_job`) and polls :func:`latest_jobs`; one ranking
 job per dataset runs at a time.
@@ -18,6 +18,7 @@ from db.session import Database
 from services.core.auth import SYSTEM, Actor, allow
 from services.core.errors import ValidationError
 from services.core.lookups import dataset_or_404
+from services.duplicates.groups import find_duplicates
 from services.ranking.embed import embed_dataset
 from services.ranking.rank import rank_dataset
 from services.ranking.rankers import POOLED, Progress
@@ -54,6 +55,7 @@ def _run_ranking_job(db: Database, job_id: int, dataset: str, k: int) -> None:
     try:
         embed = embed_dataset(db, dataset, progress=progress)
         rank = rank_dataset(db, dataset, k=k, progress=progress)
+        copies = find_duplicates(db, dataset, progress=progress)
     except Exception as e:  # the job records any failure for the admin page, then re-raises
         with db.write() as s:
             job = s.get(Job, job_id)
@@ -65,7 +67,8 @@ def _run_ranking_job(db: Database, job_id: int, dataset: str, k: int) -> None:
         job.message = (
             f"embedded {embed.images_embedded} images, {embed.texts_embedded} texts, "
             f"{embed.queries_embedded} queries ({len(embed.failed)} unreadable); "
-            f"ranked {rank.n_queries} queries, {rank.runs.get(POOLED, 0)} pooled candidates"
+            f"ranked {rank.n_queries} queries, {rank.runs.get(POOLED, 0)} pooled candidates; "
+            f"{copies.groups} duplicate groups ({copies.items_in_groups} items)"
         )
         job.updated_at = utcnow()
 
