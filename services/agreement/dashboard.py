@@ -102,6 +102,8 @@ def dashboard(db: Database, actor: Actor, dataset: str) -> Dashboard:
                     rankers = sorted((detail or {}).get("rankers", {}) or {"unknown": 1})
                     for ranker in rankers:
                         positives[(f"candidate: {ranker}", "added")] += 1
+                elif provenance == Provenance.DUPLICATE:
+                    positives[("copy of a judged item", "added")] += 1
                 else:
                     positives[("search", "added")] += 1
 

@@ -73,12 +73,14 @@ def dataset_groups(s: Session, dataset_id: int) -> dict[int, list[int]]:
 
 
 @allow(Role.ANNOTATOR, Role.REVIEWER, Role.ADMIN)
-def copy_counts(db: Database, dataset: str, item_ids: list[int], *, actor: Actor = SYSTEM) -> dict[int, int]:
-    """How many copies each item of ``dataset`` has in its pool (items without copies left out)."""
+def copies_of(
+    db: Database, dataset: str, item_ids: list[int], *, actor: Actor = SYSTEM
+) -> dict[int, list[int]]:
+    """The copies in the pool of each item of ``dataset`` given (items without copies left out)."""
     with db.read() as s:
         ds = dataset_or_404(s, dataset)
         own = set(s.scalars(select(Item.id).where(Item.id.in_(item_ids), Item.dataset_id == ds.id)))
-        return {i: len(c) for i, c in copies_in(s, own).items()}
+        return copies_in(s, own)
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,7 @@ class Split:
     sample: Sample | None
     pool: Pool
     options: ExportOptions
+    copies: Any = None  # services.export.duplicates.CopyReport: copies of positives, what was done
 
     def qrels(self) -> list[tuple[str, str, int]]:
         """(query, item, score) sorted: positives 1, judged non-relevant 0."""
