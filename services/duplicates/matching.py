@@ -68,7 +68,7 @@ def hash_pairs(hashes: np.ndarray, max_distance: int, *, max_bucket: int = 5_000
     n = len(h)
     found: list[np.ndarray] = []
     for band, (shift, width) in enumerate(_bands(max_distance)):
-        keys = ((h >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.int64)
+        keys = (h >> np.uint64(shift)) & np.uint64((1 << width) - 1)
         order = np.argsort(keys, kind="stable")
         values, first, counts = np.unique(keys[order], return_index=True, return_counts=True)
         crowded = counts > max_bucket
@@ -82,7 +82,7 @@ def hash_pairs(hashes: np.ndarray, max_distance: int, *, max_bucket: int = 5_000
             counts = np.where(crowded, 0, counts)
         masks = [0] if max_distance == 0 else [0, *(1 << b for b in range(width))]
         for mask in masks:
-            probe = keys ^ mask
+            probe = keys ^ np.uint64(mask)
             at = np.minimum(np.searchsorted(values, probe), len(values) - 1)
             hit = np.flatnonzero((values[at] == probe) & (counts[at] > 0))
             found += _expand(h, hit, first[at[hit]], counts[at[hit]], order, max_distance)

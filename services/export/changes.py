@@ -101,7 +101,7 @@ def _item(query: str, change: str, d: ItemDecision, **fields: str) -> tuple[str,
 def change_rows(split: Split) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
     order = {kind: n for n, kind in enumerate(CHANGE_KINDS)}
-    exported = {q.ext_id for q in split.queries}
+    exported = {q.ext_id: q for q in split.queries}  # as written (copies added or collapsed)
     for q in split.consensus.queries:
         if not q.kept:
             rows.append(
@@ -127,6 +127,7 @@ def change_rows(split: Split) -> list[tuple[Any, ...]]:
                 )
             )
             continue
+        q = exported[q.ext_id]
         if q.rewritten:
             rows.append(
                 _row(
