@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,18 +185,27 @@ def _signatures(
     before = len(found)
     todo = [sha for sha in shas if sha not in found]
     bad: set[str] = set()
-    batch: dict[str, Signature] = {}
-    for n, sha in enumerate(todo, start=1):
+
+    def one(sha: str) -> Signature | None:
         try:
-            found[sha] = batch[sha] = signature_of(_thumbnail(media, sha, exts.get(sha)))
+            return signature_of(_thumbnail(media, sha, exts.get(sha)))
         except (OSError, ValueError) as e:
             log.warning("image %s: no signature: %s", sha, e)
-            bad.add(sha)
-        if len(batch) >= SIGNATURE_BATCH or n == len(todo):
-            _put_signatures(db, batch)
+            return None
+
+    # decoding and resizing release the GIL: threads keep every core busy
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        for start in range(0, len(todo), SIGNATURE_BATCH):
+            chunk = todo[start : start + SIGNATURE_BATCH]
             batch = {}
+            for sha, sig in zip(chunk, pool.map(one, chunk), strict=True):
+                if sig is None:
+                    bad.add(sha)
+                else:
+                    found[sha] = batch[sha] = sig
+            _put_signatures(db, batch)
             if progress is not None:
-                progress("signatures", n, len(todo))
+                progress("signatures", start + len(chunk), len(todo))
     return found, len(todo) - len(bad), before, bad
 
 

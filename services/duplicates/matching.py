@@ -68,6 +68,7 @@ def hash_pairs(hashes: np.ndarray, max_distance: int, *, max_bucket: int = 5_000
     n = len(h)
     found: list[np.ndarray] = []
     for band, (shift, width) in enumerate(_bands(max_distance)):
+        in_band: list[np.ndarray] = []
         keys = (h >> np.uint64(shift)) & np.uint64((1 << width) - 1)
         order = np.argsort(keys, kind="stable")
         values, first, counts = np.unique(keys[order], return_index=True, return_counts=True)
@@ -85,7 +86,9 @@ def hash_pairs(hashes: np.ndarray, max_distance: int, *, max_bucket: int = 5_000
             probe = keys ^ np.uint64(mask)
             at = np.minimum(np.searchsorted(values, probe), len(values) - 1)
             hit = np.flatnonzero((values[at] == probe) & (counts[at] > 0))
-            found += _expand(h, hit, first[at[hit]], counts[at[hit]], order, max_distance)
+            in_band += _expand(h, hit, first[at[hit]], counts[at[hit]], order, max_distance)
+        if in_band:  # a close pair is found by several bands: keep each once as we go
+            found.append(np.unique(np.concatenate(in_band)))
     if not found:
         return np.empty((0, 2), dtype=np.int64)
     codes = np.unique(np.concatenate(found))

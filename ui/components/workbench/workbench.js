@@ -412,7 +412,7 @@ class Workbench {
     const noun = n === 1 ? "copy" : "copies";
     button.disabled = !label;
     button.setAttribute("aria-pressed", String(on));
-    button.textContent = on ? `⧉ ${n} ${noun}: ${LABEL_SHORT[label].toLowerCase()} too ✓` : label ? `⧉ ${n} ${noun} in the pool: same label? (c)` : `⧉ ${n} ${noun} in the pool`;
+    button.textContent = on ? `${n} ${noun}: ${LABEL_SHORT[label].toLowerCase()} too ✓` : label ? `${n} ${noun} in the pool: same label? (c)` : `${n} ${noun} in the pool`;
     button.title = label ? `Give the ${n} ${noun} of this item in the pool the label “${LABEL_TEXT[label]}” too (c)` : `Judge the item first; then its ${noun} can take the same label`;
   }
 
