@@ -306,3 +306,29 @@ def test_the_export_reports_adds_or_collapses_copies_of_positives(demo, tmp_path
     assert not items & gone and {ext[rep] for rep in groups} <= items
     assert not {i for _, i, _ in _qrels(collapse)} & gone
     assert {r["item_id"] for r in _changes(collapse) if r["change"] == "copy_collapsed"} == gone
+
+
+def test_copies_are_found_and_labelled_on_every_database(db: Database, tmp_path: Path, users) -> None:
+    """The smallest demo, not embedded: its copies are matched by hash and layout alone, and a
+    label given to copies is stored one judgment per copy (SQLite, and PostgreSQL when set)."""
+    generate_demo(tmp_path / "demo", n_items=50, n_queries=5, seed=2)
+    import_bundle(db, tmp_path / "demo", "demo", is_demo=True)
+    update_settings(db, "demo", {**DEMO_SETTINGS, "truth_path": str(tmp_path / "demo" / "truth.jsonl")})
+    report = find_duplicates(db, "demo")
+    assert report.groups >= 1
+    score = duplicate_score(db, "demo")
+    assert (score.precision, score.recall) == (1.0, 1.0)
+    me = users["ann1"]
+    assign(db, "demo", overlap=1, annotators=["ann1"])
+    aid, task, members = _task_with_a_group(db, me)
+    labels = {c.item_id: LabelInput("not_relevant", "original") for c in task.positives}
+    labels[members[0]] = LabelInput("relevant", "search", search_text="look-alike")
+    work = QueryWork(
+        labels=labels, verdict="accept", client_token=uuid.uuid4().hex, copy_sources=frozenset({members[0]})
+    )
+    submit(db, me, aid, work)
+    with db.read() as s:
+        stored = s.execute(
+            select(Judgment.item_id, Judgment.label).where(Judgment.provenance == "duplicate")
+        ).all()
+    assert sorted(stored) == [(m, "relevant") for m in members[1:]]
