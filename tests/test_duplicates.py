@@ -81,8 +81,9 @@ def test_a_slight_crop_is_matched_to_the_part_of_the_original_it_shows() -> None
     cuts = matching.crop_cuts(original.size, cropped.size)
     assert cuts is not None and cuts == pytest.approx((9 / 192, 8 / 192))
     detail = detail_of(_jpeg(original))
-    assert matching.crop_distance(detail, layout, *cuts) < 2.0
-    assert matching.crop_distance(detail, other_layout, *cuts) > 4.0
+    mean, median = matching.crop_distance(detail, layout, *cuts)
+    assert mean < 2.0 and median < 1.0
+    assert matching.crop_distance(detail, other_layout, *cuts)[0] > 4.0
     # not a crop: the same size, bigger, or more than 8 % smaller
     assert matching.crop_cuts((192, 192), (192, 192)) is None
     assert matching.crop_cuts((192, 192), (200, 190)) is None
@@ -165,7 +166,7 @@ def test_planted_copies_are_grouped_and_nothing_else(demo) -> None:
         near = s.scalars(select(DuplicateMember).where(DuplicateMember.evidence == "near")).all()
     assert {rep: len(m) for rep, m in groups.items()} == reps
     assert all(rep == min(members) for rep, members in groups.items())  # the first imported
-    assert all(m.matched_id and m.hamming <= 9 and m.cosine >= 0.95 and m.pixels <= 4.0 for m in near)
+    assert all(m.matched_id and m.hamming <= 11 and m.cosine >= 0.95 and m.pixels <= 4.0 for m in near)
     overview = duplicate_overview(db, "demo")
     assert overview.groups == report.groups and overview.items == report.items_in_groups
 

@@ -8,7 +8,9 @@ Items whose images are copies of one another are grouped:
   :mod:`services.duplicates.matching`), whose CLIP image vectors have a cosine of at least
   :data:`MIN_COSINE`, and whose 16×16 colour layouts differ by at most :data:`MAX_PIXELS` grey
   levels on average — or, when one image is up to 8 % narrower or shorter than the other, by at
-  most :data:`MAX_CROPPED` after the crop that best explains it (layouts within :data:`CROP_GATE`).
+  most :data:`MAX_CROPPED` on average and :data:`MAX_CROPPED_MEDIAN` at the median after the
+  crop that best explains it (layouts within :data:`CROP_GATE`): a copy differs at its edges,
+  another photo that happens to align everywhere a little.
 
 The CLIP cosine alone does not tell an item from another one of the same kind (a model trained
 to see colour and pattern finds two red striped dresses alike whatever their photos), and the
@@ -53,11 +55,12 @@ from services.ranking.rankers import Progress
 
 log = logging.getLogger(__name__)
 
-MAX_HAMMING = 9  # perceptual-hash bits two copies may differ in
+MAX_HAMMING = 11  # perceptual-hash bits two copies may differ in
 MIN_COSINE = 0.95  # CLIP image cosine two copies have at least
 MAX_PIXELS = 2.6  # mean colour difference (0-255) of two copies' layouts
 MAX_CROPPED = 4.0  # the same for a slightly cropped copy, compared with the part of the original it shows
-CROP_GATE = 16.0  # layouts further apart than this are not searched for a crop
+MAX_CROPPED_MEDIAN = 1.0  # ... whose median difference is near 0 (its differences are at its edges)
+CROP_GATE = 12.0  # layouts further apart than this are not searched for a crop
 MAX_GROUP = 50  # a bigger group is one image shared by unrelated items (a placeholder): not stored
 SIGNATURE_BATCH = 2_000  # signatures stored per transaction while they are computed
 _IN_CHUNK = 5_000  # values per SQL IN list
@@ -72,7 +75,7 @@ class DuplicateReport:
     items_in_groups: int
     exact_copies: int  # members that joined by the same bytes
     near_copies: int  # members that joined as near copies
-    candidate_pairs: int  # image pairs the hash found (before the CLIP and layout checks)
+    candidate_pairs: int  # image pairs with close hashes (before the layout and CLIP checks)
     signatures_computed: int
     signatures_stored_before: int
     skipped_groups: list[int] = field(default_factory=list)  # sizes of groups over MAX_GROUP
@@ -122,7 +125,9 @@ def find_duplicates(
     # near copies among distinct images
     shas = [sha for sha in shas if sha in signatures]
     hashes = np.array([signatures[sha].phash for sha in shas], dtype=np.uint64)
-    pairs = matching.hash_pairs(hashes, MAX_HAMMING)
+    tally = [0]
+    accept = _worth_a_look(shas, signatures, sizes) if shas else None
+    pairs = matching.hash_pairs(hashes, MAX_HAMMING, accept=accept, tally=tally)
     near = _confirm(
         pairs, shas, [sizes[sha] for sha in shas], hashes, signatures, media, settings, embedder, data_dir
     )
@@ -154,7 +159,7 @@ def find_duplicates(
         items_in_groups=sum(len(g) for g in kept),
         exact_copies=exact,
         near_copies=near_members,
-        candidate_pairs=len(pairs),
+        candidate_pairs=tally[0],
         signatures_computed=computed,
         signatures_stored_before=before,
         skipped_groups=skipped,
@@ -230,6 +235,24 @@ def _put_signatures(db: Database, batch: dict[str, Signature]) -> None:
         )
 
 
+def _worth_a_look(
+    shas: list[str], signatures: dict[str, Signature], sizes: dict[str, tuple[int, int]]
+) -> matching.Accept:
+    """Close hashes worth the checks: layouts close enough, judged on 4×4 block means (a lower
+    bound of the 16×16 difference, so no copy is lost); a crop may differ more before its check."""
+    layouts = np.stack([signatures[sha].layout for sha in shas]).astype(np.float32)
+    side = layouts.shape[1] // 4
+    blocks = layouts.reshape(len(shas), 4, side, 4, side, 3).mean(axis=(2, 4))
+    size = np.array([sizes[sha] for sha in shas], dtype=np.float64)
+
+    def accept(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        d = np.abs(blocks[left] - blocks[right]).mean(axis=(1, 2, 3))
+        crop = matching.croppable(size[left], size[right]) | matching.croppable(size[right], size[left])
+        return (d <= MAX_PIXELS) | ((d <= CROP_GATE) & crop)
+
+    return accept
+
+
 def _confirm(
     pairs: np.ndarray,
     shas: list[str],
@@ -269,12 +292,12 @@ def _confirm(
             if cuts is None:
                 continue
             try:
-                cropped = matching.crop_distance(detail(big), layouts[small], *cuts)
+                mean, median = matching.crop_distance(detail(big), layouts[small], *cuts)
             except (OSError, ValueError) as e:
                 log.warning("images %s, %s: no crop check: %s", shas[a], shas[b], e)
                 continue
-            if cropped <= MAX_CROPPED:
-                confirmed[n], pixels[n] = True, cropped
+            if mean <= MAX_CROPPED and median <= MAX_CROPPED_MEDIAN:
+                confirmed[n], pixels[n] = True, mean
     confirmed = np.flatnonzero(confirmed)
     ham = matching.hamming(hashes, pairs[confirmed])
     return {

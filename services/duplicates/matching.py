@@ -17,7 +17,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -47,28 +48,44 @@ def _bands(max_distance: int) -> list[tuple[int, int]]:
     return [(sum(widths[:n]), w) for n, w in enumerate(widths)]
 
 
-def hash_pairs(hashes: np.ndarray, max_distance: int, *, max_bucket: int = 5_000) -> np.ndarray:
+#: ``accept(left, right)``: which of these candidate pairs (index arrays) to keep.
+Accept = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def hash_pairs(
+    hashes: np.ndarray,
+    max_distance: int,
+    *,
+    accept: Accept | None = None,
+    max_bucket: int = 5_000,
+    tally: list[int] | None = None,
+) -> np.ndarray:
     """Index pairs ``(i, j)``, ``i < j``, of hashes at most ``max_distance`` bits apart.
 
     Args:
         hashes: uint64 ``[n]``.
         max_distance: the Hamming distance allowed (0-15). The hash is cut into
             ``max_distance // 2 + 1`` bands; each image looks up its own value of each band and
-            the values one bit away, so the work grows with the number of close pairs.
+            the values one bit away, so the work grows with the number of close pairs. A pair
+            is taken from the first band that finds it, so none comes twice.
+        accept: a cheap test of the close pairs, applied as they are found, so that only the
+            pairs worth a closer look are ever held (a pool of similar photos has millions of
+            close hashes).
         max_bucket: a band value shared by more images than this (a placeholder image, a blank
             backdrop) is not looked up in that band: such pairs are found by the other bands or
             not at all, instead of the work growing with the square of the bucket.
+        tally: when given, ``tally[0]`` grows by the number of close pairs (before ``accept``).
 
     Returns:
-        int64 ``[p, 2]``, sorted, without repeats.
+        int64 ``[p, 2]``, sorted.
     """
     if not 0 <= max_distance <= 15:
         raise ValueError(f"max_distance must be 0-15, not {max_distance}")
     h = np.asarray(hashes, dtype=np.uint64)
     n = len(h)
+    bands = _bands(max_distance)
     found: list[np.ndarray] = []
-    for band, (shift, width) in enumerate(_bands(max_distance)):
-        in_band: list[np.ndarray] = []
+    for band, (shift, width) in enumerate(bands):
         keys = (h >> np.uint64(shift)) & np.uint64((1 << width) - 1)
         order = np.argsort(keys, kind="stable")
         values, first, counts = np.unique(keys[order], return_index=True, return_counts=True)
@@ -82,47 +99,57 @@ def hash_pairs(hashes: np.ndarray, max_distance: int, *, max_bucket: int = 5_000
             )
             counts = np.where(crowded, 0, counts)
         masks = [0] if max_distance == 0 else [0, *(1 << b for b in range(width))]
+        step = _Step(h, order, max_distance, bands[:band], accept, tally)
         for mask in masks:
             probe = keys ^ np.uint64(mask)
             at = np.minimum(np.searchsorted(values, probe), len(values) - 1)
             hit = np.flatnonzero((values[at] == probe) & (counts[at] > 0))
-            in_band += _expand(h, hit, first[at[hit]], counts[at[hit]], order, max_distance)
-        if in_band:  # a close pair is found by several bands: keep each once as we go
-            found.append(np.unique(np.concatenate(in_band)))
-    if not found:
-        return np.empty((0, 2), dtype=np.int64)
-    codes = np.unique(np.concatenate(found))
-    return np.stack([codes // n, codes % n], axis=1)
+            found += step.expand(hit, first[at[hit]], counts[at[hit]])
+    codes = np.sort(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+    return np.stack([codes // max(n, 1), codes % max(n, 1)], axis=1)
 
 
-def _expand(
-    h: np.ndarray,
-    images: np.ndarray,
-    starts: np.ndarray,
-    counts: np.ndarray,
-    order: np.ndarray,
-    max_distance: int,
-) -> list[np.ndarray]:
-    """Each image against every member of its probed bucket, in bounded steps; pair codes i*n+j."""
-    out: list[np.ndarray] = []
-    n = len(h)
-    ends = np.cumsum(counts)
-    begin = 0
-    while begin < len(images):
-        # the largest run of images whose partners fit in EXPAND_ROWS (at least one image)
-        base = ends[begin - 1] if begin else 0
-        stop = max(begin + 1, int(np.searchsorted(ends, base + EXPAND_ROWS, side="right")))
-        c = counts[begin:stop]
-        total = int(c.sum())
-        left = np.repeat(images[begin:stop], c)
-        offsets = np.arange(total) - np.repeat(np.cumsum(c) - c, c) + np.repeat(starts[begin:stop], c)
-        right = order[offsets]
-        keep = left < right
-        left, right = left[keep], right[keep]
-        close = popcount(h[left] ^ h[right]) <= max_distance
-        out.append(left[close] * n + right[close])
-        begin = stop
-    return out
+@dataclass
+class _Step:
+    """One band's look-ups: each image against every member of a probed bucket, in bounded steps."""
+
+    h: np.ndarray
+    order: np.ndarray
+    max_distance: int
+    earlier: list[tuple[int, int]]  # the bands before this one
+    accept: Accept | None
+    tally: list[int] | None
+
+    def expand(self, images: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> list[np.ndarray]:
+        """Pair codes ``i * n + j`` of the close pairs found, each once."""
+        out: list[np.ndarray] = []
+        n = len(self.h)
+        ends = np.cumsum(counts)
+        begin = 0
+        while begin < len(images):
+            # the largest run of images whose partners fit in EXPAND_ROWS (at least one image)
+            base = ends[begin - 1] if begin else 0
+            stop = max(begin + 1, int(np.searchsorted(ends, base + EXPAND_ROWS, side="right")))
+            c = counts[begin:stop]
+            total = int(c.sum())
+            left = np.repeat(images[begin:stop], c)
+            offsets = np.arange(total) - np.repeat(np.cumsum(c) - c, c) + np.repeat(starts[begin:stop], c)
+            right = self.order[offsets]
+            keep = left < right
+            left, right = left[keep], right[keep]
+            x = self.h[left] ^ self.h[right]
+            close = popcount(x) <= self.max_distance
+            for shift, width in self.earlier:  # an earlier band found the pair already
+                close &= popcount((x >> np.uint64(shift)) & np.uint64((1 << width) - 1)) >= 2
+            left, right = left[close], right[close]
+            if self.tally is not None:
+                self.tally[0] += len(left)
+            if self.accept is not None and len(left):
+                ok = self.accept(left, right)
+                left, right = left[ok], right[ok]
+            out.append(left * n + right)
+            begin = stop
+        return out
 
 
 def hamming(hashes: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -185,14 +212,26 @@ def crop_cuts(size_a: tuple[int, int], size_b: tuple[int, int]) -> tuple[float, 
     return cut_x, cut_y
 
 
-def crop_distance(detail: np.ndarray, layout: np.ndarray, cut_x: float, cut_y: float) -> float:
-    """The smallest mean colour difference between ``layout`` and ``detail`` less ``cut_x`` of its
-    width and ``cut_y`` of its height, over every split of the cuts between the two sides.
+def croppable(size_a: np.ndarray, size_b: np.ndarray) -> np.ndarray:
+    """:func:`crop_cuts` for arrays of sizes ``[p, 2]``: can B be a slight crop of A?"""
+    a, b = np.asarray(size_a, dtype=np.float64), np.asarray(size_b, dtype=np.float64)
+    smaller = (b <= a).all(axis=1) & (b != a).any(axis=1) & (b > 0).all(axis=1)
+    return smaller & (b >= (1 - MAX_CROP) * a - 1e-9).all(axis=1)
+
+
+def crop_distance(detail: np.ndarray, layout: np.ndarray, cut_x: float, cut_y: float) -> tuple[float, float]:
+    """How far ``layout`` is from ``detail`` less ``cut_x`` of its width and ``cut_y`` of its
+    height, at the split of the cuts between the two sides that fits best.
 
     Args:
         detail: image A at ``[side, side, 3]`` (0-255).
         layout: image B at ``[out, out, 3]``: is it A cropped (and resampled)?
         cut_x: the share of A's width B lacks (:func:`crop_cuts`); likewise ``cut_y``.
+
+    Returns:
+        The mean and the median absolute colour difference at the best split. A copy differs
+        at its edges only (resampling, compression): its median is near 0. Another photo that
+        happens to align differs a little everywhere (its backdrop's tint): its median is not.
     """
     side, out = detail.shape[0], layout.shape[0]
     rows, cols = _splits(cut_y, side, out), _splits(cut_x, side, out)
@@ -202,7 +241,10 @@ def crop_distance(detail: np.ndarray, layout: np.ndarray, cut_x: float, cut_y: f
     x = x.reshape(kr * out, side, 3).transpose(0, 2, 1).reshape(kr * out * 3, side)
     y = (x @ cols.transpose(2, 0, 1).reshape(side, kc * out)).reshape(kr, out, 3, kc, out)
     target = np.asarray(layout, dtype=np.float32).transpose(0, 2, 1)[None, :, :, None, :]
-    return float(np.abs(y - target).mean(axis=(1, 2, 4)).min())
+    residual = np.abs(y - target)
+    mean = residual.mean(axis=(1, 2, 4))
+    i, j = np.unravel_index(int(mean.argmin()), mean.shape)
+    return float(mean[i, j]), float(np.median(residual[i, :, :, j, :]))
 
 
 def components(n: int, edges: Iterable[tuple[int, int]]) -> list[list[int]]:
