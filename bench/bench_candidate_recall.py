@@ -7,7 +7,6 @@ the top-N of each ranker and of the pooled candidates. Goal: pooled >= 0.95 and 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -46,6 +45,7 @@ def main() -> None:
     from demo.writer import generate_demo
     from services.core.config import load_settings
     from services.datasets.settings import update_settings
+    from services.datasets.truth import truth_rows
     from services.ingest.importer import import_bundle
     from services.ranking.embed import embed_dataset
     from services.ranking.models import DEMO_SETTINGS
@@ -60,7 +60,7 @@ def main() -> None:
     rank_dataset(db, "demo", k=args.top)
     elapsed = time.perf_counter() - started
 
-    truth = [json.loads(line) for line in (work / "demo" / "truth.jsonl").read_text().splitlines()]
+    truth = truth_rows(work / "demo" / "truth.jsonl")
     planted = {(t["query_id"], fn) for t in truth for fn in t["false_negatives"]}
     with db.read() as s:
         item_ext = dict(s.execute(select(Item.id, Item.ext_id)).all())

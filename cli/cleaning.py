@@ -37,6 +37,11 @@ def export_cmd(
         None, "--time", help="ISO time for the manifest (default: the newest decision in the dataset)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier export in --out."),
+    duplicates: str = typer.Option(
+        "leave",
+        "--duplicates",
+        help="Copies of positives in the pool: leave (report them), add (as positives) or collapse (one item per group).",
+    ),
 ) -> None:
     """Write the cleaned test split (consensus policy, optional stratified sample) in every format."""
     from services.export.export import export_dataset
@@ -45,7 +50,13 @@ def export_cmd(
     if aggregation:
         policy = f"model={aggregation},{policy}" if policy else f"model={aggregation}"
     options = parse_options(
-        formats=formats, policy=policy, size=size, stratify=stratify, seed=seed, time=manifest_time
+        formats=formats,
+        policy=policy,
+        size=size,
+        stratify=stratify,
+        seed=seed,
+        time=manifest_time,
+        duplicates=duplicates,
     )
     report = export_dataset(database(), dataset, out, options, overwrite=overwrite)
     queries, qrels = report.counts["queries"], report.counts["qrels"]

@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from cli import cleaning, data, database, gold, proxy, ranking, serve, study, users, work
+from cli import cleaning, data, database, duplicates, gold, proxy, ranking, serve, study, users, work
 
 app = typer.Typer(help="Qrels Studio: validate and clean retrieval test splits.", no_args_is_help=True)
 app.command("import")(data.import_cmd)
@@ -15,6 +15,7 @@ app.command("setup")(data.setup)
 app.command("embed")(ranking.embed)
 app.command("rank")(ranking.rank)
 app.command("triage")(ranking.triage)
+app.command("duplicates")(duplicates.duplicates)
 app.command("assign")(work.assign)
 app.command("agreement")(work.agreement)
 app.command("export")(cleaning.export_cmd)

@@ -79,8 +79,9 @@ def rank(
     pretrained: str | None = typer.Option(None, "--pretrained", help=PRETRAINED_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
-    """Rank every query with CLIP (image, text), BM25 and their hybrid, pool them, and triage the
-    queries (run `embed` first, with the same model)."""
+    """Rank every query with CLIP (image, text), BM25 and their hybrid, pool them, triage the
+    queries and group the pool's duplicate images (run `embed` first, with the same model)."""
+    from cli.duplicates import find_and_report
     from services.ranking.models import chosen_embedder
     from services.ranking.rank import rank_dataset
     from services.ranking.search import index_after_ranking
@@ -94,6 +95,7 @@ def rank(
     runs = ", ".join(f"{name} {n}" for name, n in report.runs.items())
     typer.echo(f"ranked {report.n_queries} queries of {dataset} (top {report.k}): {runs} candidate rows")
     typer.echo(triage_dataset(db, dataset).summary())
+    find_and_report(db, dataset)
 
 
 @user_errors

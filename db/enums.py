@@ -32,6 +32,7 @@ class Provenance(StrEnum):
     ORIGINAL = "original"  # a labelled positive of the benchmark
     CANDIDATE = "candidate"  # the ranked candidate grid
     SEARCH = "search"  # pool search (text or "more like this")
+    DUPLICATE = "duplicate"  # the same label as a copy the annotator judged (detail: which)
 
 
 class Verdict(StrEnum):
@@ -93,6 +94,14 @@ class ImageStatus(StrEnum):
     OK = "ok"
     MISSING = "missing"
     REMOTE = "remote"  # an http(s) URL kept as a reference, never fetched
+
+
+class DuplicateEvidence(StrEnum):
+    """How an item joined its duplicate group."""
+
+    REPRESENTATIVE = "representative"  # the member the others are copies of (imported first)
+    EXACT = "exact"  # the same image bytes (the same content hash)
+    NEAR = "near"  # a re-encoded, resized or slightly cropped copy
 
 
 class StudyKind(StrEnum):

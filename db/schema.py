@@ -6,7 +6,7 @@ whole schema (migrations/env.py, tests) takes ``metadata`` from here, never from
 
 from __future__ import annotations
 
-from db import accounts, audit, gold, models, studies, triage
+from db import accounts, audit, duplicates, gold, models, studies, triage
 
 metadata = models.Base.metadata
 assert studies.Study.__table__.metadata is metadata  # the study tables are on it
@@ -14,3 +14,4 @@ assert accounts.SessionToken.__table__.metadata is metadata  # and the session t
 assert audit.NameReveal.__table__.metadata is metadata  # and the audit log
 assert gold.GoldQuery.__table__.metadata is metadata  # and the gold tables
 assert triage.QueryTriage.__table__.metadata is metadata  # and the triage of queries
+assert duplicates.DuplicateGroup.__table__.metadata is metadata  # and the duplicate groups

@@ -16,7 +16,6 @@ models' competence estimates should rank.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from services.core.errors import ValidationError
 from services.core.lookups import dataset_or_404
 from services.datasets.assignment import assign
 from services.datasets.settings import DatasetSettings
+from services.datasets.truth import truth_rows
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def _truth(dataset_settings: DatasetSettings, dataset: str) -> dict[str, dict[st
         raise ValidationError(
             f"dataset {dataset!r} has no planted truth to simulate against; simulate on a demo dataset"
         )
-    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = truth_rows(path)
     return {t["query_id"]: t for t in rows}
 
 

@@ -6,7 +6,7 @@ Bundle layout::
     queries.jsonl  {"id", "text", "category", "language", "source", "group"}
     qrels.tsv      query-id<TAB>corpus-id<TAB>score   (score is always 1)
     images/        <item id>.jpg, JPEG quality 90
-    truth.jsonl    one line per query, see :func:`generate_demo`
+    truth.jsonl    one line per query, then one per planted copy, see :func:`generate_demo`
     dataset.json   the dataset's settings: the demo CLIP model and truth.jsonl as its planted truth
 
 Everything is a pure function of the arguments: the same arguments give byte-identical files,
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from demo.duplicates import apply_copies, copy_truth, plan_copies, write_copies
 from demo.images import IMAGE_SIZE, RenderJob, render_images
 from demo.planner import plan_queries
 from demo.text import item_text
@@ -61,6 +62,7 @@ class DemoSummary:
         n_bad_queries: contradictory plus unanswerable queries.
         n_groups: generated/human query pairs.
         n_single_modality: queries one modality alone answers (planted, or by chance).
+        n_copies: items whose image is a copy of another item's (:mod:`demo.duplicates`).
     """
 
     out_dir: Path
@@ -72,6 +74,7 @@ class DemoSummary:
     n_bad_queries: int
     n_groups: int
     n_single_modality: int = 0
+    n_copies: int = 0
 
 
 def _dumps(obj: Any) -> str:
@@ -126,7 +129,8 @@ def generate_demo(
 ) -> DemoSummary:
     """Generate a demo catalogue with planted truth as a native bundle in ``out_dir``.
 
-    ``truth.jsonl`` has one line per query, in ``queries.jsonl`` order::
+    ``truth.jsonl`` has one line per query, in ``queries.jsonl`` order, then one line per planted
+    copy (``"kind": "duplicate"``, see :mod:`demo.duplicates`; lines without ``kind`` are queries)::
 
         {"query_id": "q0001",
          "target_id": "it000042",                 # the item the query was built from
@@ -220,10 +224,13 @@ def generate_demo(
                 }
             )
         )
+    copies = plan_copies(n_items, seed)
+    jobs = apply_copies(copies, items, item_lines, jobs, _dumps)
     queries = plan_queries(items, n_queries, rng, single_modality_share=single_modality_share)
     planned = time.perf_counter()
 
     render_images(jobs, image_size, workers)
+    write_copies(images_dir, item_ids, copies)
     rendered = time.perf_counter()
 
     query_lines: list[str] = []
@@ -267,6 +274,7 @@ def generate_demo(
                 }
             )
         )
+    truth_lines.extend(_dumps(row) for row in copy_truth(copies, item_ids))
     _write_files(
         out_dir,
         {
@@ -287,6 +295,7 @@ def generate_demo(
         n_bad_queries=sum(q.bad is not None for q in queries),
         n_groups=len({q.group for q in queries if q.group is not None}),
         n_single_modality=sum(q.single_modality is not None for q in queries),
+        n_copies=len(copies),
     )
     finished = time.perf_counter()
     logger.info(

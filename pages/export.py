@@ -16,11 +16,16 @@ from services.core.errors import QrelsError
 from services.datasets.catalog import list_datasets
 from services.export.archive import zip_export
 from services.export.export import ExportReport, export_dataset
-from services.export.options import FORMATS, ExportOptions
+from services.export.options import DUPLICATE_OPTIONS, FORMATS, ExportOptions
 from ui.state import database, require_role
 
 KEY_LAST_EXPORT = "export_last_report"
 KEY_EVALUATION = "export_evaluation"
+DUPLICATE_WORDS = {
+    "leave": "leave them (report only)",
+    "add": "add them as positives",
+    "collapse": "collapse each group to one item",
+}
 REASONS = {
     "too_few_annotators": "too few annotators",
     "rejected": "rejected",
@@ -84,6 +89,15 @@ with st.form("export_form"):
     size = left.number_input("Sample size (0: every kept query)", 0, 10_000_000, 0, key="export_size")
     stratify = middle.multiselect("Stratify the sample over", STRATIFY_FIELDS, key="export_stratify")
     seed = right.number_input("Seed", 0, 2**31 - 1, 0, key="export_seed")
+    duplicates = st.radio(
+        "Copies of positives in the pool",
+        DUPLICATE_OPTIONS,
+        format_func=DUPLICATE_WORDS.get,
+        horizontal=True,
+        key="export_duplicates",
+        help="Items whose images are copies of a positive's (found by the ranking job). They are listed "
+        "in changes.csv and manifest.json in any case.",
+    )
     go = st.form_submit_button("Export", type="primary", key="export_go", icon=":material/download:")
 
 policy: Policy | None = None
@@ -100,6 +114,7 @@ if go and policy is not None:
             size=int(size) or None,
             stratify=tuple(stratify),
             seed=int(seed),
+            duplicates=str(duplicates),
         )
         with st.spinner("Writing the export…"):
             st.session_state[KEY_LAST_EXPORT] = export_dataset(db, dataset, None, options, actor=user)
@@ -117,6 +132,18 @@ if report is not None and report.dataset == dataset:
     columns[2].metric("Rewritten", f"{queries['rewritten']:,}")
     columns[3].metric("Positives added", f"{qrels['positives_added']:,}")
     columns[4].metric("Positives removed", f"{qrels['positives_removed']:,}")
+    copies = (report.manifest.get("duplicates") or {}).get("counts") or {}
+    if copies:
+        words = {
+            "reported": "reported",
+            "added": "added as positives",
+            "judged_not_relevant": "judged not relevant",
+        }
+        st.caption(
+            "Copies of positives in the pool: "
+            + ", ".join(f"{n:,} {words.get(k, k)}" for k, n in copies.items())
+            + " (see changes.csv)."
+        )
     if queries["not_sampled"]:
         st.caption(f"{queries['not_sampled']:,} kept queries were not drawn in the sample (see changes.csv).")
     st.download_button(

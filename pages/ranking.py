@@ -7,6 +7,8 @@ import streamlit as st
 from db.enums import JobStatus, Role
 from services.core.errors import QrelsError
 from services.datasets.catalog import list_datasets
+from services.duplicates.copies import duplicate_overview
+from services.duplicates.jobs import start_duplicates_job
 from services.ranking.jobs import latest_jobs, start_ranking_job
 from services.ranking.models import model_for
 from services.triage.compute import triage_dataset
@@ -78,3 +80,30 @@ def jobs() -> None:
 
 
 jobs()
+
+st.subheader("Copies in the pool")
+st.caption(
+    "After ranking, items whose images are copies — the same bytes, or re-encoded, resized or slightly "
+    "cropped — are grouped (perceptual hash, CLIP cosine and a pixel check). Annotators see how many "
+    "copies a card has and can give them the same label; the export reports copies of positives."
+)
+overview = duplicate_overview(db, dataset, limit=20, actor=user)
+st.write(f"**{overview.groups:,}** groups, **{overview.items:,}** items (largest: {overview.largest}).")
+if overview.listed:
+    st.dataframe(
+        [
+            {
+                "representative": g.representative,
+                "copies": ", ".join(g.members),
+                "evidence": "; ".join(g.evidence),
+            }
+            for g in overview.listed
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+if st.button("Find copies again", key="ranking_duplicates", icon=":material/content_copy:"):
+    try:
+        start_duplicates_job(db, dataset, actor=user)
+    except QrelsError as e:
+        st.error(str(e))

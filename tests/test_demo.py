@@ -30,6 +30,7 @@ from demo.vocabulary import (
 )
 from demo.writer import DemoSummary, generate_demo
 from services.core.errors import DemoError
+from services.datasets.truth import truth_rows
 
 BUNDLE_FILES = ("items.jsonl", "queries.jsonl", "qrels.tsv", "truth.jsonl")
 
@@ -50,7 +51,7 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 def _load(out: Path) -> dict[str, Any]:
     items = {obj["id"]: obj for obj in _jsonl(out / "items.jsonl")}
     queries = _jsonl(out / "queries.jsonl")
-    truth = _jsonl(out / "truth.jsonl")
+    truth = truth_rows(out / "truth.jsonl")
     lines = (out / "qrels.tsv").read_text(encoding="utf-8").splitlines()
     qrels: dict[str, set[str]] = defaultdict(set)
     for line in lines[1:]:

@@ -28,6 +28,7 @@ from services.annotation.task import load_task
 from services.cleaning.policy import Policy
 from services.core.errors import PermissionDenied, ValidationError
 from services.datasets.assignment import assign
+from services.datasets.truth import truth_rows
 from services.export.archive import zip_export
 from services.export.export import export_dataset
 from services.export.options import ExportOptions, parse_options
@@ -531,9 +532,7 @@ def test_demo_oracle_export_matches_the_planted_truth(
     bundle = tmp_path / "demo"
     generate_demo(bundle, n_items=120, n_queries=30, seed=5)
     import_bundle(db, bundle, "demo", is_demo=True)
-    truth = {
-        row["query_id"]: row for row in map(json.loads, (bundle / "truth.jsonl").read_text().splitlines())
-    }
+    truth = {row["query_id"]: row for row in truth_rows(bundle / "truth.jsonl")}
     assign(db, "demo", overlap=2, annotators=["ann1", "ann2"])
     oracle_annotates(db, users["ann1"], truth)
     oracle_annotates(db, users["ann2"], truth)

@@ -3,7 +3,6 @@ false negative that the pooled candidates contain is found, and bad queries are 
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from services.annotation.submit import LabelInput, QueryWork, submit
 from services.annotation.task import load_task
 from services.datasets.assignment import assign
 from services.datasets.settings import update_settings
+from services.datasets.truth import truth_rows
 from services.ingest.importer import import_bundle
 from services.ranking.embed import embed_dataset
 from services.ranking.models import DEMO_SETTINGS
@@ -28,9 +28,7 @@ pytestmark = pytest.mark.skipif(not DEMO_CHECKPOINT.is_file(), reason="the demo 
 
 
 def load_truth(bundle: Path) -> dict[str, dict]:
-    return {
-        row["query_id"]: row for row in map(json.loads, (bundle / "truth.jsonl").read_text().splitlines())
-    }
+    return {row["query_id"]: row for row in truth_rows(bundle / "truth.jsonl")}
 
 
 @pytest.fixture

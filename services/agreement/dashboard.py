@@ -7,7 +7,6 @@ dashboard is for admins).
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from services.core.lookups import dataset_id_or_404, live_dataset
 from services.core.memo import StampedCache
 from services.core.work_stamp import work_stamp
 from services.datasets.settings import DatasetSettings
+from services.datasets.truth import truth_rows
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,8 @@ def _compute_figures(db: Database, ds_id: int) -> _Figures:
                     rankers = sorted((detail or {}).get("rankers", {}) or {"unknown": 1})
                     for ranker in rankers:
                         positives[(f"candidate: {ranker}", "added")] += 1
+                elif provenance == Provenance.DUPLICATE:
+                    positives[("copy of a judged item", "added")] += 1
                 else:
                     positives[("search", "added")] += 1
 
@@ -160,7 +162,7 @@ def _compute_figures(db: Database, ds_id: int) -> _Figures:
 
 
 def _planted_score(s: Session, ds_id: int, truth_path: Path) -> PlantedTruthScore:
-    truth = [json.loads(line) for line in truth_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    truth = truth_rows(truth_path)
     qext = dict(s.execute(select(Query.ext_id, Query.id).where(Query.dataset_id == ds_id)).all())
     iext = dict(s.execute(select(Item.ext_id, Item.id).where(Item.dataset_id == ds_id)).all())
     labels: dict[tuple[int, int], set[str]] = defaultdict(set)

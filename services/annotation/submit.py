@@ -6,6 +6,11 @@ replaces the answers; every changed judgment keeps its earlier value in ``judgme
 each submission keeps the state it replaced (``previous_state``), so nothing is ever lost. Busy or
 restarting databases are retried, then reported as :class:`SaveFailed` so the page keeps the work
 and retries.
+
+An annotator may give an item's copies (its duplicate group, :mod:`services.duplicates`) the
+label they gave the item (``QueryWork.copy_sources``): each copy is stored as its own judgment,
+provenance ``duplicate`` with the item it copies, in the same transaction. A copy the annotator
+labelled themselves keeps their label, and so does a labelled positive (it is judged as one).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from services.annotation.queue import next_in, own_assignment
 from services.annotation.task import shuffle_seed
 from services.core.auth import Actor, allow
 from services.core.errors import SaveFailed, ValidationError
+from services.duplicates.copies import copies_in
 from services.formats.limits import MAX_QUERY_CHARS, ZERO_WIDTH
 from services.ranking.generations import pooled_run
 
@@ -52,6 +58,7 @@ class LabelInput:
     provenance: str
     position: int | None = None
     search_text: str | None = None
+    duplicate_of: int | None = None  # provenance duplicate: the judged item this one is a copy of
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,8 @@ class QueryWork:
     time_on_task_ms: int = 0
     client_token: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Judged items whose copies get the same label (each stored as its own judgment).
+    copy_sources: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,15 @@ def _validate(work: QueryWork) -> None:
             raise ValidationError(f"unknown provenance {value.provenance!r} for item {item_id}")
         if value.provenance == Provenance.SEARCH and not (value.search_text or "").strip():
             raise ValidationError("an item added from search needs the search text")
+        if value.provenance == Provenance.DUPLICATE:
+            raise ValidationError(
+                "copies get their label from the item they copy (copy_sources), not one by one"
+            )
+    unjudged = sorted(set(work.copy_sources) - set(work.labels))
+    if unjudged:
+        raise ValidationError(
+            f"item {unjudged[0]} is not judged: judge it before giving its copies its label"
+        )
 
 
 def _snapshot(s: Session, actor: Actor, query_id: int, assignment: Assignment) -> dict[str, Any]:
@@ -156,6 +174,25 @@ def _set_judgment(s: Session, existing: Judgment | None, values: dict[str, Any],
     existing.updated_at = now
 
 
+def _copy_labels(s: Session, work: QueryWork, positives: set[int]) -> dict[int, LabelInput]:
+    """The label of each copy of ``work.copy_sources`` (their duplicate groups): the label its
+    source was given. Items judged in ``work`` and labelled positives are left out (judged
+    themselves), and so is a copy of two sources given different labels."""
+    if not work.copy_sources:
+        return {}
+    proposed: dict[int, set[tuple[str, int]]] = {}
+    for source, copies in copies_in(s, work.copy_sources).items():
+        for item in copies:
+            if item not in work.labels and item not in positives:
+                proposed.setdefault(item, set()).add((work.labels[source].label, source))
+    out = {}
+    for item, options in sorted(proposed.items()):
+        if len({label for label, _ in options}) == 1:
+            label, source = min(options, key=lambda o: o[1])
+            out[item] = LabelInput(label, Provenance.DUPLICATE, duplicate_of=source)
+    return out
+
+
 @allow(Role.ANNOTATOR)
 def submit(db: Database, actor: Actor, assignment_id: int, work: QueryWork) -> SubmitResult:
     """Store every label and the verdict for one query in one transaction, then find the next.
@@ -199,6 +236,7 @@ class _Checked:
     query_id: int
     dataset_id: int
     sources: dict[int, Candidate]  # the visible candidates the work labels, by item
+    positive_ids: frozenset[int] = frozenset()  # the query's labelled positives
 
 
 def _check(db: Database, actor: Actor, assignment_id: int, work: QueryWork) -> _Checked:
@@ -238,7 +276,7 @@ def _check(db: Database, actor: Actor, assignment_id: int, work: QueryWork) -> _
                     )
                 )
             }
-        return _Checked(query.id, query.dataset_id, sources)
+        return _Checked(query.id, query.dataset_id, sources, frozenset(positive_ids))
 
 
 def _submit(db: Database, actor: Actor, assignment_id: int, work: QueryWork) -> SubmitResult:
@@ -262,6 +300,8 @@ def _write(
                 raise ValidationError("client token already used; reload the page")
             return existing.id, True
 
+        labels = {**_copy_labels(s, work, set(checked.positive_ids)), **work.labels}
+        source_ext = dict(s.execute(select(Item.id, Item.ext_id).where(Item.id.in_(work.copy_sources))).all())
         snapshot = _snapshot(s, actor, query.id, a)
         submission = Submission(
             assignment_id=a.id,
@@ -283,7 +323,7 @@ def _write(
                 select(Judgment).where(Judgment.user_id == actor.id, Judgment.query_id == query.id)
             )
         }
-        for item_id, value in work.labels.items():
+        for item_id, value in labels.items():
             detail: dict[str, Any] = {}
             if value.provenance == Provenance.CANDIDATE:
                 c = sources.get(item_id)
@@ -292,6 +332,8 @@ def _write(
                 )
             elif value.provenance == Provenance.SEARCH:
                 detail = {"text": (value.search_text or "").strip()[:500]}
+            elif value.provenance == Provenance.DUPLICATE:
+                detail = {"of": value.duplicate_of, "of_ext": source_ext.get(value.duplicate_of)}
             _set_judgment(
                 s,
                 current.get(item_id),
@@ -311,7 +353,7 @@ def _write(
         # An item added earlier and no longer marked is now judged not relevant (history kept).
         for item_id, j in current.items():
             if (
-                item_id not in work.labels
+                item_id not in labels
                 and j.provenance != Provenance.ORIGINAL
                 and j.label != Label.NOT_RELEVANT
             ):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -36,6 +37,7 @@ from services.core.config import load_settings
 from services.core.lookups import dataset_or_404
 from services.core.media import MediaStore
 from services.datasets.settings import DatasetSettings
+from services.duplicates.copies import copies_in
 from services.ranking.generations import pooled_run
 from services.triage.views import hint_for
 
@@ -85,6 +87,10 @@ class Task:
     # The query's suspicion (services/triage), only when this user may see it: the dataset shows
     # hints to annotators, or the user is an admin or reviewer. None otherwise.
     hint: float | None = None
+    # Copies in the pool (services/duplicates) of the items on screen: item -> the other members
+    # of its duplicate group; and the items whose label this annotator gave their copies.
+    copies: dict[int, list[int]] = field(default_factory=dict)
+    copy_sources: list[int] = field(default_factory=list)
 
 
 def shuffle_seed(user_id: int, query_id: int) -> int:
@@ -161,9 +167,8 @@ def load_task(db: Database, actor: Actor, assignment_id: int) -> Task:
             .order_by(QueryRevision.id)
         ).all()
         shown = {c.card.item_id for c in candidates} | positive_ids
-        elsewhere = [
-            j.item_id for j in judgments if j.provenance != Provenance.ORIGINAL and j.item_id not in shown
-        ]
+        own = [j for j in judgments if j.provenance not in (Provenance.ORIGINAL, Provenance.DUPLICATE)]
+        elsewhere = [j.item_id for j in own if j.item_id not in shown]
         added_elsewhere = [
             card_of(it, store)
             for it in s.scalars(select(Item).where(Item.id.in_(elsewhere)).order_by(Item.id))
@@ -191,7 +196,7 @@ def load_task(db: Database, actor: Actor, assignment_id: int) -> Task:
             show_scores=show_scores,
             shuffle_seed=seed,
             my_labels={j.item_id: j.label for j in judgments},
-            my_added={j.item_id: j.provenance for j in judgments if j.provenance != Provenance.ORIGINAL},
+            my_added={j.item_id: j.provenance for j in own},
             my_verdict=verdict.verdict if verdict else None,
             my_reason=verdict.reason if verdict else None,
             my_note=verdict.note if verdict else "",
@@ -206,7 +211,20 @@ def load_task(db: Database, actor: Actor, assignment_id: int) -> Task:
             draft=dict(draft.work) if draft is not None else None,
             draft_seq=draft.seq if draft is not None else 0,
             hint=hint_for(s, actor, query.id, settings),
+            copies=copies_in(s, [*shown, *elsewhere]),
+            copy_sources=_copy_sources(judgments),
         )
+
+
+def _copy_sources(judgments: Sequence[Judgment]) -> list[int]:
+    """Items whose label went to their copies: a copy judged ``duplicate`` still has its label."""
+    label = {j.item_id: j.label for j in judgments}
+    sources = set()
+    for j in judgments:
+        source = (j.provenance_detail or {}).get("of") if j.provenance == Provenance.DUPLICATE else None
+        if source is not None and label.get(int(source)) == j.label:
+            sources.add(int(source))
+    return sorted(sources)
 
 
 @allow(Role.ANNOTATOR, Role.REVIEWER)

@@ -35,13 +35,15 @@ class Addition:
     """Who marked an item relevant that was not an original positive, and how they found it."""
 
     by: str  # user name
-    provenance: str  # candidate | search | adjudication
+    provenance: str  # candidate | search | duplicate | adjudication
     detail: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         """One readable phrase, e.g. ``ann1: candidate (pooled rank 7; bm25 #12, clip_image #3)``."""
         if self.provenance == Provenance.SEARCH:
             return f"{self.by}: search {self.detail.get('text', '')!r}"
+        if self.provenance == Provenance.DUPLICATE:
+            return f"{self.by}: copy of {self.detail.get('of_ext') or self.detail.get('of')}"
         if self.provenance == Provenance.CANDIDATE:
             parts = []
             if self.detail.get("rank") is not None:

@@ -2,7 +2,8 @@
 
 Each removed query (and why: a ``DROP_*`` reason, or not drawn in the sample), each rewrite, and
 each removed and added positive, with the decision's basis and, for an added positive, who added
-it and how they found it. A labelled positive that stays although annotators' labels on it differ
+it and how they found it; each copy of a positive that is not one (``copy_of_positive``) and each
+item folded into its group's representative (``copy_collapsed``). A labelled positive that stays although annotators' labels on it differ
 is listed too (``positive_kept``), so no disputed item goes in unseen.
 
 For every item row, ``votes`` gives each finished annotator's label with their verdict on the
@@ -21,7 +22,21 @@ from services.export.folder import Folder
 from services.export.split import Split, provenance_json, provenance_text
 
 CHANGES = "changes.csv"
-CHANGE_KINDS = ("query_removed", "query_rewritten", "positive_removed", "positive_added", "positive_kept")
+CHANGE_KINDS = (
+    "query_removed",
+    "query_rewritten",
+    "positive_removed",
+    "positive_added",
+    "positive_kept",
+    "copy_of_positive",
+    "copy_collapsed",
+)
+# How services/export/duplicates.py's actions show here ("added" copies are positive_added rows).
+COPY_CHANGES = {
+    "reported": ("copy_of_positive", "a copy of positive {positive}; not a positive (export option leave)"),
+    "judged_not_relevant": ("copy_of_positive", "a copy of positive {positive}; judged not relevant here"),
+    "collapsed": ("copy_collapsed", "a copy of {positive}, which stands for it (export option collapse)"),
+}
 CHANGES_HEADER = (
     "query_id",
     "change",
@@ -86,7 +101,7 @@ def _item(query: str, change: str, d: ItemDecision, **fields: str) -> tuple[str,
 def change_rows(split: Split) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
     order = {kind: n for n, kind in enumerate(CHANGE_KINDS)}
-    exported = {q.ext_id for q in split.queries}
+    exported = {q.ext_id: q for q in split.queries}  # as written (copies added or collapsed)
     for q in split.consensus.queries:
         if not q.kept:
             rows.append(
@@ -112,6 +127,7 @@ def change_rows(split: Split) -> list[tuple[Any, ...]]:
                 )
             )
             continue
+        q = exported[q.ext_id]
         if q.rewritten:
             rows.append(
                 _row(
@@ -134,6 +150,12 @@ def change_rows(split: Split) -> list[tuple[Any, ...]]:
             for d in q.positives
             if d.originally_positive and d.disputed
         )
+    for copy in split.copies.rows if split.copies is not None else ():
+        if copy.action in COPY_CHANGES:
+            change, detail = COPY_CHANGES[copy.action]
+            rows.append(
+                _row(copy.query, change, item_id=copy.copy, detail=detail.format(positive=copy.positive))
+            )
     rows.sort(key=lambda r: (r[0], order[r[1]], r[2]))
     return rows
 

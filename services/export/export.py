@@ -3,7 +3,8 @@
 One export folder holds every chosen format, laid out so the folder itself re-imports::
 
     manifest.json        policy, seed, counts, agreement, versions, time, SHA-256 of every file
-    changes.csv          each removed query (why), rewrite, removed and added positive (provenance)
+    changes.csv          each removed query (why), rewrite, removed and added positive (provenance),
+                         copy of a positive (reported, added, collapsed)
     items.jsonl queries.jsonl qrels.tsv images/   native bundle (``import OUT`` reads it back)
     beir/corpus.jsonl beir/queries.jsonl beir/qrels/test.tsv
     trec/qrels-test.txt                           qid 0 docno rel, 4 columns
@@ -54,6 +55,7 @@ from services.core.config import load_settings
 from services.core.media import MediaStore
 from services.export.archive import default_out_dir, place_folder
 from services.export.changes import write_changes
+from services.export.duplicates import apply_copies, load_groups
 from services.export.folder import Folder
 from services.export.manifest import MANIFEST, export_counts, manifest_time, write_manifest
 from services.export.options import BEIR, CSV, MBEIR, NATIVE, PARQUET, TREC, ExportOptions
@@ -122,8 +124,10 @@ def export_dataset(
         kept = [q for q in kept if q.ext_id in chosen]
     query_ids = [q.query_id for q in kept]
     pool = load_pool(db, consensus.dataset_id, query_ids, actor=actor)
+    kept, copies = apply_copies(kept, pool, load_groups(db, consensus.dataset_id), options.duplicates)
+    query_ids = [q.query_id for q in kept]
     runs = load_runs(db, consensus.dataset_id, query_ids, actor=actor) if TREC in options.formats else {}
-    split = Split(kept, consensus, sample, pool, options, runs)
+    split = Split(kept, consensus, sample, pool, options, runs, copies)
 
     when, time_source = manifest_time(options, consensus, pool.dataset.created_at)
     if out is None:

@@ -1,8 +1,8 @@
 """``manifest.json``: what an export is, so that it can be checked and reproduced.
 
 The policy, seed, options, counts, sampling strata, annotator agreement, app version, time and the
-SHA-256 of every other file; for a model policy (Dawid–Skene, MACE) each annotator's estimated
-competence; and per exported query its item decisions, each with its basis and, under a model
+SHA-256 of every other file; the copies of positives in the pool and what was done with them
+(``duplicates``); for a model policy (Dawid–Skene, MACE) each annotator's estimated competence; and per exported query its item decisions, each with its basis and, under a model
 policy, the posterior probability of relevance (``p_relevant``). The time comes from the options, else from the newest decision in
 the dataset, else from the dataset's import (never the clock), so the same database and options
 give a byte-identical manifest.
@@ -103,6 +103,7 @@ def write_manifest(
         "agreement": consensus.agreement.as_dict(),
         "aggregation": _aggregation(consensus),
         "decisions": _decisions(split),
+        "duplicates": split.copies.as_dict() if split.copies is not None else None,
         "warnings": warnings,
         "files": {rel: sha256_file(folder.root / rel) for rel in sorted(folder.files)},
     }

@@ -13,6 +13,8 @@ from services.core.errors import ValidationError
 from services.export.folder import to_json
 
 NATIVE, BEIR, TREC, MBEIR, CSV, PARQUET = "native", "beir", "trec", "mbeir", "csv", "parquet"
+# What an export does with copies of positives (services/export/duplicates.py).
+DUPLICATE_OPTIONS = ("leave", "add", "collapse")
 FORMATS = (NATIVE, BEIR, TREC, MBEIR, CSV, PARQUET)
 # M-BEIR numbers its datasets 0-9 (VisualNews ... MSCOCO); a new one takes the next free id.
 DEFAULT_MBEIR_DATASET_ID = 10
@@ -38,6 +40,9 @@ class ExportOptions:
         seed: the sample's seed.
         timestamp: the manifest's time; None takes the newest decision in the dataset.
         mbeir_dataset_id: the ``N`` of M-BEIR ids ``"N:n"``.
+        duplicates: what to do with copies of positives in the pool: ``leave`` (report them),
+            ``add`` (as positives) or ``collapse`` (one item per duplicate group); see
+            :mod:`services.export.duplicates`.
     """
 
     formats: tuple[str, ...] = FORMATS
@@ -47,6 +52,7 @@ class ExportOptions:
     seed: int = 0
     timestamp: datetime | None = None
     mbeir_dataset_id: int = DEFAULT_MBEIR_DATASET_ID
+    duplicates: str = "leave"
 
     def __post_init__(self) -> None:
         formats = [f.strip().lower() for f in self.formats if f.strip()]
@@ -73,6 +79,10 @@ class ExportOptions:
             object.__setattr__(self, "timestamp", utc_time(self.timestamp))
         if not isinstance(self.mbeir_dataset_id, int) or self.mbeir_dataset_id < 0:
             raise ValidationError("the M-BEIR dataset id must be a whole number of at least 0")
+        if self.duplicates not in DUPLICATE_OPTIONS:
+            raise ValidationError(
+                f"copies of positives: choose {', '.join(DUPLICATE_OPTIONS)}, not {self.duplicates!r}"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +93,7 @@ class ExportOptions:
             "seed": self.seed,
             "timestamp": format_time(self.timestamp) if self.timestamp else None,
             "mbeir_dataset_id": self.mbeir_dataset_id,
+            "duplicates": self.duplicates,
         }
 
     def digest(self) -> str:
@@ -98,6 +109,7 @@ def parse_options(
     stratify: str = "",
     seed: int = 0,
     time: str | None = None,
+    duplicates: str = "leave",
 ) -> ExportOptions:
     """Options from the strings a command line gives (comma-separated lists, ISO time).
 
@@ -117,4 +129,5 @@ def parse_options(
         stratify=tuple(s for s in stratify.split(",") if s.strip()),
         seed=seed,
         timestamp=timestamp,
+        duplicates=duplicates.strip().lower(),
     )

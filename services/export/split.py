@@ -140,6 +140,7 @@ class Split:
     pool: Pool
     options: ExportOptions
     runs: dict[str, Ranking] = field(default_factory=dict)  # the stored rankings, by run name
+    copies: Any = None  # services.export.duplicates.CopyReport: copies of positives, what was done
 
     def qrels(self) -> list[tuple[str, str, int]]:
         """(query, item, score) sorted: positives 1, judged non-relevant 0."""

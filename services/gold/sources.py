@@ -16,7 +16,6 @@ the file and line, and nothing is written.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from services.core.auth import SYSTEM, Actor, allow
 from services.core.errors import BundleError, NotFoundError, ValidationError
 from services.core.lookups import dataset_or_404, query_or_404
 from services.datasets.settings import DatasetSettings
+from services.datasets.truth import truth_rows
 from services.formats.lines import iter_jsonl
 from services.gold.answers import GOLD_VERDICTS, GoldAnswer, check_answer, write_gold
 from services.review.adjudication import latest_adjudications
@@ -119,9 +119,7 @@ def gold_from_truth(
         path = DatasetSettings.from_stored(ds.settings).truth_path
         if not path or not Path(path).is_file():
             raise ValidationError(f"dataset {dataset!r} has no planted truth (only the demo has truth.jsonl)")
-        truth = [
-            json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()
-        ]
+        truth = truth_rows(path)
         by_kind: dict[str, list[dict[str, Any]]] = {k: [] for k in PLANTED_KINDS}
         for t in truth:
             kind = (

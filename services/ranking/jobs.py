@@ -1,4 +1,4 @@
-"""The ranking job: embed, rank, then triage a dataset in a background thread, its progress on a job row.
+"""The ranking job: embed, rank, triage, then group duplicate images, in a background thread, its progress on a job row.
 
 The admin page starts it (:func:`start_ranking_job`) and polls :func:`latest_jobs`; one ranking
 job per dataset runs at a time (a CLI ranking counts: it runs as a job of its own). A job whose
@@ -21,6 +21,7 @@ from services.core.auth import SYSTEM, Actor, allow
 from services.core.config import load_settings
 from services.core.jobs import JobView
 from services.core.lookups import dataset_id_or_404
+from services.duplicates.groups import find_duplicates
 from services.ranking.embed import embed_dataset
 from services.ranking.rank import JOB_KIND, rank_dataset
 from services.ranking.rankers import POOLED
@@ -44,6 +45,7 @@ def _run_ranking_job(db: Database, job_id: int, dataset: str, k: int) -> None:
             embed = embed_dataset(db, dataset, progress=progress)
             rank = rank_dataset(db, dataset, k=k, progress=progress, job_id=job_id)
             triage = triage_dataset(db, dataset)  # suspicion and modality flags from the new runs
+            copies = find_duplicates(db, dataset, progress=progress)
             index_after_ranking(db, dataset)  # pool search ready before anyone searches
     except Exception as e:  # the job records any failure for the admin page, then re-raises
         jobs.fail_job(db, job_id, e)
@@ -54,7 +56,8 @@ def _run_ranking_job(db: Database, job_id: int, dataset: str, k: int) -> None:
         f"embedded {embed.images_embedded} images, {embed.texts_embedded} texts, "
         f"{embed.queries_embedded} queries ({len(embed.failed)} unreadable); "
         f"ranked {rank.n_queries} queries, {rank.runs.get(POOLED, 0)} pooled candidates "
-        f"(generation {rank.generation}); {triage.summary()}",
+        f"(generation {rank.generation}); {triage.summary()}; "
+        f"{copies.groups} duplicate groups ({copies.items_in_groups} items)",
     )
 
 

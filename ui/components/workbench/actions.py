@@ -18,6 +18,7 @@ from services.annotation.submit import submit
 from services.annotation.task import Task, cards, load_task
 from services.core.auth import Actor
 from services.core.errors import QrelsError, SaveFailed
+from services.duplicates.copies import copies_of
 from services.gold.feedback import GoldFeedback, gold_feedback
 from services.ranking.search import SearchPreparing, search_pool, warm_search
 from ui.components.workbench import view
@@ -129,6 +130,7 @@ class Desk:
                 self.db, self.dataset, actor=self.user, text=text or None, like_item=like, k=RESULTS
             )
             found = cards(self.db, self.user, self.dataset, [h.item_id for h in hits])
+            copies = copies_of(self.db, self.dataset, [c.item_id for c in found], actor=self.user)
         except SearchPreparing as e:  # never blocks: the component shows this and asks again
             self.state["wb_search"] = {"req": req, "label": label, "preparing": str(e), "hits": []}
             return
@@ -139,7 +141,7 @@ class Desk:
             "req": req,
             "label": label,
             "source": source[:500],
-            "hits": [view.card_data(c) for c in found],
+            "hits": [view.card_data(c, copies.get(c.item_id)) for c in found],
         }
 
     def nav(self, sent: Any) -> None:

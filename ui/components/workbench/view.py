@@ -31,9 +31,10 @@ def _clip(text: str) -> str:
     return text if len(text) <= TEXT_CHARS else text[: TEXT_CHARS - 1] + "…"
 
 
-def card_data(card: Card) -> dict[str, Any]:
-    """What the browser gets of an item: ids, text and image URLs (never the image itself)."""
-    return {
+def card_data(card: Card, copies: list[int] | None = None) -> dict[str, Any]:
+    """What the browser gets of an item: ids, text and image URLs (never the image itself), and
+    the ids of its copies in the pool when it has some."""
+    data = {
         "id": card.item_id,
         "title": card.title or card.ext_id,
         "text": _clip(card.text),
@@ -41,6 +42,9 @@ def card_data(card: Card) -> dict[str, Any]:
         "full": full_url(card),
         "image": card.image_status,
     }
+    if copies:
+        data["copies"] = list(copies)
+    return data
 
 
 def task_data(task: Task, *, version: str) -> dict[str, Any]:
@@ -57,10 +61,11 @@ def task_data(task: Task, *, version: str) -> dict[str, Any]:
         "reason": task.my_reason,
         "note": task.my_note,
         "rewrite": task.text if task.my_verdict == Verdict.REWRITE else "",
+        "copies": {str(i): True for i in task.copy_sources},
     }
     candidates = []
     for c in task.candidates:
-        entry = {**card_data(c.card), "pos": c.position}
+        entry = {**card_data(c.card, task.copies.get(c.card.item_id)), "pos": c.position}
         if task.show_scores:
             entry["rank"], entry["score"] = c.rank, round(c.score, 4)
             entry["rankers"] = {
@@ -98,10 +103,11 @@ def task_data(task: Task, *, version: str) -> dict[str, Any]:
             "total": task.progress.total,
             "skipped": task.progress.skipped,
         },
-        "positives": [card_data(c) for c in task.positives],
+        "positives": [card_data(c, task.copies.get(c.item_id)) for c in task.positives],
         "candidates": candidates,
         "found": [
-            {**card_data(c), "search": task.search_texts.get(c.item_id, "")} for c in task.added_elsewhere
+            {**card_data(c, task.copies.get(c.item_id)), "search": task.search_texts.get(c.item_id, "")}
+            for c in task.added_elsewhere
         ],
         "saved": saved,
         "draft": {"work": task.draft, "seq": task.draft_seq} if task.draft is not None else None,
@@ -178,6 +184,10 @@ def work_from(payload: dict[str, Any], task: Task, *, token: str, time_on_task_m
             labels[item_id] = LabelInput(Label.RELEVANT, Provenance.SEARCH, search_text=text[:500])
         else:
             raise ValidationError(f"item {item_id} was neither a candidate nor a search result of this query")
+    # "same label for its copies": only for items judged in this work (a stale mark is dropped)
+    marks = payload.get("copies") or {}
+    marked = [k for k, on in marks.items() if on] if isinstance(marks, dict) else list(marks)
+    sources = frozenset(i for i in map(_item_id, marked) if i in labels)
     verdict = payload.get("verdict") or Verdict.ACCEPT
     rewrite = payload.get("rewrite") if verdict == Verdict.REWRITE else None
     if verdict == Verdict.REWRITE and (rewrite or "").strip() == task.original_text.strip():
@@ -190,4 +200,5 @@ def work_from(payload: dict[str, Any], task: Task, *, token: str, time_on_task_m
         rewrite=rewrite,
         time_on_task_ms=max(0, int(time_on_task_ms)),
         client_token=token,
+        copy_sources=sources,
     )

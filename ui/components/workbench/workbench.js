@@ -14,6 +14,7 @@ const KEYS = [
   ["y  /  n  /  u", "relevant / not relevant / unsure (then the next positive)"],
   ["a", "every positive not judged yet is relevant"],
   ["Space", "toggle “relevant” on a candidate or search result"],
+  ["c", "give the card's copies in the pool the same label (again: not)"],
   ["z", "zoom: the full image with its title and text"],
   ["m", "more like this (search the pool)"],
   ["/", "search the pool"],
@@ -274,12 +275,12 @@ class Workbench {
     this.aid = q.aid;
     this.localKey = `qs:wb:${data.user}:${q.aid}`;
     // The newest of: the answers stored, the server's draft, this browser's own copy.
-    const saved = { labels: {}, added: {}, note: "", reason: null, rewrite: "", ...data.saved };
+    const saved = { labels: {}, added: {}, copies: {}, note: "", reason: null, rewrite: "", ...data.saved };
     let work = saved, seq = 0;
     if (data.draft && data.draft.work) { work = { ...saved, ...data.draft.work }; seq = data.draft.seq; }
     const local = load(this.localKey);
     if (local && local.seq > seq) { work = { ...saved, ...local.work }; seq = local.seq; }
-    this.work = { labels: {}, added: {}, verdict: "accept", reason: null, note: "", rewrite: "", ...work };
+    this.work = { labels: {}, added: {}, copies: {}, verdict: "accept", reason: null, note: "", rewrite: "", ...work };
     this.seq = Math.max(seq, Date.now());
     this.startedAt = performance.now();
     this.closeOverlays();
@@ -349,6 +350,7 @@ class Workbench {
     this.el.note.value = this.work.note || "";
     this.el.rewriteText.value = this.work.rewrite || q.text;
     this.paintVerdict();
+    this.paintCopied();
   }
 
   image(c) {
@@ -363,7 +365,9 @@ class Workbench {
       el("div", { class: "body" }, el("h4", { text: c.title }),
         el("div", { class: "labels" }, ...["relevant", "not_relevant", "unsure"].map((label) =>
           el("button", { "data-label": label, "aria-pressed": "false", title: `${LABEL_TEXT[label]} (${label[0] === "n" ? "n" : label[0]})` },
-            el("span", { class: "icon", text: LABEL_ICON[label] }), ` ${LABEL_SHORT[label]}`)))));
+            el("span", { class: "icon", text: LABEL_ICON[label] }), ` ${LABEL_SHORT[label]}`))),
+        this.copiesButton(c)));
+    card._data = c;
     this.paintPositive(card);
     return card;
   }
@@ -377,7 +381,8 @@ class Workbench {
       el("div", { class: "body" }, el("h4", { text: c.title }), extra,
         el("div", { class: "card-actions" },
           el("button", { class: "mark", "aria-pressed": "false", title: "Relevant (Space)" }, "☐ Relevant"),
-          el("button", { class: "like", title: "More like this (m)", "aria-label": "More like this" }, "≈ Like"))));
+          el("button", { class: "like", title: "More like this (m)", "aria-label": "More like this" }, "≈ Like")),
+        this.copiesButton(c)));
     card._data = c;
     this.paintToggle(card);
     return card;
@@ -387,6 +392,77 @@ class Workbench {
     const label = this.work.labels[card.dataset.item] || null;
     card.dataset.label = label || "";
     for (const b of card.querySelectorAll("[data-label]")) b.setAttribute("aria-pressed", String(b.dataset.label === label));
+    this.paintCopies(card);
+  }
+
+  // ------------------------------------------------------------------ copies in the pool
+
+  copiesButton(c) {
+    // "3 copies in the pool": once the card is judged, the same label can go to its copies (c).
+    const n = (c.copies || []).length;
+    return n ? el("button", { class: "copies", "data-copies": n, "aria-pressed": "false", disabled: true }) : null;
+  }
+
+  judged(id) {
+    // The label a card carries now: a labelled positive's, or "relevant" for a marked candidate.
+    return this.work.labels[id] || (this.work.added[id] ? "relevant" : null);
+  }
+
+  paintCopies(card) {
+    const button = card.querySelector(".copies");
+    if (!button) return;
+    const n = Number(button.dataset.copies), label = this.judged(card.dataset.item);
+    const on = !!(label && this.work.copies[card.dataset.item]);
+    const noun = n === 1 ? "copy" : "copies";
+    button.disabled = !label;
+    button.setAttribute("aria-pressed", String(on));
+    button.textContent = on ? `${n} ${noun}: ${LABEL_SHORT[label].toLowerCase()} too ✓` : label ? `${n} ${noun} in the pool: same label? (c)` : `${n} ${noun} in the pool`;
+    button.title = label ? `Give the ${n} ${noun} of this item in the pool the label “${LABEL_TEXT[label]}” too (c)` : `Judge the item first; then its ${noun} can take the same label`;
+  }
+
+  paintCopied() {
+    // Cards on screen that take their label from a copy: marked, and positives labelled.
+    const from = {};
+    for (const card of this.wb.querySelectorAll(".card")) {
+      const c = card._data;
+      if (c && c.copies && this.work.copies[c.id] && this.judged(c.id)) for (const id of c.copies) from[id] = c.title;
+    }
+    for (const card of this.wb.querySelectorAll(".card")) {
+      const of = from[card.dataset.item];
+      card.classList.toggle("copied", !!of);
+      if (of) card.dataset.copyOf = of; else delete card.dataset.copyOf;
+    }
+  }
+
+  syncCopies(id) {
+    // A card's label changed: its copies follow it (positives on screen take it at once), and
+    // an unjudged card gives its copies nothing.
+    const source = this.wb.querySelector(`.card[data-item="${id}"]`)?._data;
+    const label = this.judged(id);
+    if (!label) delete this.work.copies[id];
+    else if (this.work.copies[id] && source) {
+      const positives = new Set(this.data.positives.map((c) => String(c.id)));
+      for (const copy of source.copies || []) if (positives.has(String(copy))) this.work.labels[copy] = label;
+    }
+  }
+
+  copies(card) {
+    if (!card) return;
+    const id = card.dataset.item, c = card._data;
+    if (!c || !(c.copies || []).length) return this.message("This item has no copies in the pool.");
+    if (!this.judged(id)) return this.message("Judge the item first; then its copies can take the same label.", "problem");
+    this.change(() => {
+      if (this.work.copies[id]) delete this.work.copies[id];
+      else this.work.copies[id] = true;
+      this.syncCopies(id);
+    }, false);
+    this.repaintMarks();
+  }
+
+  repaintMarks() {
+    for (const c of this.cards("pos")) this.paintPositive(c);
+    for (const c of this.wb.querySelectorAll(".card:not(.pos)")) this.paintToggle(c);
+    this.paintCopied();
   }
 
   paintToggle(card) {
@@ -395,6 +471,7 @@ class Workbench {
     const mark = card.querySelector(".mark");
     mark.setAttribute("aria-pressed", String(on));
     mark.textContent = on ? "☑ Relevant" : "☐ Relevant";
+    this.paintCopies(card);
   }
 
   paintVerdict() {
@@ -506,8 +583,10 @@ class Workbench {
     this.change(() => {
       if (this.work.labels[id] === label && label !== "relevant") delete this.work.labels[id];
       else this.work.labels[id] = label;
+      this.syncCopies(id);
     }, false);
-    this.paintPositive(card);
+    if (this.work.copies[id] || card._data?.copies) this.repaintMarks();
+    else this.paintPositive(card);
   }
 
   toggle(card, value) {
@@ -517,8 +596,10 @@ class Workbench {
       if (!on) delete this.work.added[id];
       else if (section === "cand") this.work.added[id] = { provenance: "candidate" };
       else this.work.added[id] = { provenance: "search", search: card._search || card._data?.search || "search" };
+      this.syncCopies(id);
     }, false);
     for (const other of this.wb.querySelectorAll(`.card[data-item="${id}"]:not(.pos)`)) this.paintToggle(other);
+    if (card._data?.copies) this.paintCopied();
   }
 
   verdict(v) {
@@ -674,6 +755,7 @@ class Workbench {
       card._search = s.source || s.label;
       return card;
     }));
+    this.paintCopied();
     this.el.tabRes.textContent = `Search results (${hits.length})`;
     this.showTab("res");
     if (this.typing() === this.el.search) this.el.search.blur(); // the keys judge results now
@@ -795,6 +877,7 @@ class Workbench {
       if (t.dataset.label) return this.label(card, t.dataset.label);
       if (t.classList.contains("mark")) return this.toggle(card);
       if (t.classList.contains("like")) return this.like(card);
+      if (t.classList.contains("copies")) return this.copies(card);
       if (t.tagName === "IMG") return this.zoom(card);
     }
   }
@@ -868,8 +951,9 @@ class Workbench {
         return card.dataset.section === "pos" ? this.label(card, "relevant") : this.toggle(card);
       case "a": handled();
         this.change(() => { for (const c of this.data.positives) if (!this.work.labels[c.id]) this.work.labels[c.id] = "relevant"; }, false);
-        for (const c of this.cards("pos")) this.paintPositive(c);
+        this.repaintMarks();
         return;
+      case "c": handled(); return this.copies(card);
       case "z": handled(); return this.zoom(card);
       case "m": handled(); if (card) this.like(card); return;
       case "/": handled(); this.el.search.focus(); this.el.search.select(); return;

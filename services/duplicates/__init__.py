@@ -1,0 +1,1 @@
+"""Near-duplicates in the pool: image signatures, matching, the groups and their copies."""
