@@ -22,7 +22,7 @@ PROBLEM_KINDS = ("false_negative", "wrong_positive", "bad_query")
 def load_truth(path: Path) -> dict[str, dict[str, Any]]:
     """truth.jsonl as query id -> its line."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()
-    return {row["query_id"]: row for row in map(json.loads, lines)}
+    return {row["query_id"]: row for row in map(json.loads, lines) if "query_id" in row}  # copies have none
 
 
 def problems(line: Mapping[str, Any]) -> dict[str, int]:

@@ -80,6 +80,7 @@ def test_models_beat_majority_and_rank_the_simulated_annotators(crowd: Database,
 def test_simulation_needs_planted_truth(db: Database, tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="planted truth"):
         generate_demo(tmp_path / "d", n_items=60, n_queries=5)
+        (tmp_path / "d" / "dataset.json").unlink()  # the settings that link the demo's truth
         import_bundle(db, tmp_path / "d", "plain")
         simulate_crowd(db, "plain", 3)
     with pytest.raises(ValidationError):

@@ -20,6 +20,7 @@ from typing import Any
 
 from db.session import Database
 from services.cleaning.decisions import Addition, ItemDecision, QueryOutcome
+from services.core.auth import public
 from services.duplicates.copies import dataset_groups
 from services.export.options import DUPLICATE_OPTIONS
 
@@ -61,6 +62,7 @@ class CopyReport:
         }
 
 
+@public("reads the duplicate groups of a dataset for an export its caller already authorised")
 def load_groups(db: Database, dataset_id: int) -> dict[int, list[int]]:
     """The dataset's duplicate groups: representative -> members (representative first)."""
     with db.read() as s:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from db.session import Database
 from models.store import EmbeddingStore
 from models.weights import DEMO_CHECKPOINT, DEMO_MODEL, ModelLoadError, weights_key
+from services.core.auth import public
 from services.core.config import load_settings
 from services.core.errors import ModelUnavailable, ValidationError
 from services.core.lookups import dataset_or_404
@@ -124,6 +125,7 @@ def store_for(embedder: ClipEmbedder | str, data_dir: Path | None = None) -> Emb
     return EmbeddingStore((data_dir or load_settings().data_dir) / "embeddings", key)
 
 
+@public("loads the model a CLI run names; the CLI runs as the system")
 def chosen_embedder(
     db: Database, dataset: str, model: str | None = None, pretrained: str | None = None
 ) -> ClipEmbedder | None:

@@ -21,7 +21,7 @@ from db.enums import Role
 from db.session import Database
 from models.fusion import fuse_runs
 from models.search import topk
-from services.core.auth import Actor, allow
+from services.core.auth import Actor, allow, public
 from services.core.errors import NotFoundError, QrelsError, ValidationError
 from services.ranking.pool import normalise
 from services.ranking.rankers import BM25, CLIP_IMAGE, CLIP_TEXT, FUSION_WEIGHTS
@@ -60,6 +60,7 @@ class SearchHit:
     rankers: dict[str, Any]
 
 
+@public("builds a search index after a ranking its caller was allowed to run")
 def index_after_ranking(db: Database, dataset: str, *, data_dir: Path | None = None) -> None:
     """Build the search index of a freshly ranked dataset, so no annotator waits for it: the
     ranking job and ``cli.py rank`` call this at their end. A failure is logged, never raised
@@ -70,6 +71,7 @@ def index_after_ranking(db: Database, dataset: str, *, data_dir: Path | None = N
         log.exception("the search index of %s was not built after ranking; a search will build it", dataset)
 
 
+@public("prepares a dataset's search index in the background; returns nothing to the caller")
 def warm_search(db: Database, dataset: str, *, data_dir: Path | None = None) -> bool:
     """Start preparing the dataset's search index if it is not ready (never waits); True when ready.
 

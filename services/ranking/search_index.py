@@ -39,6 +39,7 @@ from db.models import Dataset
 from db.session import Database
 from models.lexical import Bm25Index
 from models.store import open_matrix
+from services.core.auth import public
 from services.core.config import load_settings
 from services.core.errors import QrelsError, ValidationError
 from services.core.lookups import dataset_or_404
@@ -198,6 +199,7 @@ def _prune(db: Database, root: Path, keep: str) -> None:
             shutil.rmtree(folder, ignore_errors=True)  # open memory maps elsewhere stay valid
 
 
+@public("builds a dataset's search index for callers that checked the role themselves")
 def build_search_index(
     db: Database, dataset: str, *, data_dir: Path | None = None, embedder: ClipEmbedder | None = None
 ) -> SearchIndex:
@@ -224,6 +226,7 @@ def build_search_index(
     return index
 
 
+@public("the search index for search_pool, which checks the role")
 def ready_index(
     db: Database,
     dataset: str,
