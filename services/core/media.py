@@ -42,35 +42,9 @@ class ImageInfo:
     height: int
 
 
-def inspect_image(data: bytes) -> ImageInfo:
-    """Decode ``data`` fully and describe it, or raise :class:`ImageProblem`."""
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ImageProblem(f"image is {len(data) / 1e6:.0f} MB; the limit is {MAX_IMAGE_BYTES // 2**20} MB")
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            fmt = im.format or ""
-            width, height = im.size
-            if width * height > MAX_PIXELS:
-                raise ImageProblem(
-                    f"image is {width}x{height} pixels, more than the {MAX_PIXELS:,} allowed "
-                    "(a decompression bomb or an oversized scan); resize it"
-                )
-            if fmt not in FORMAT_EXT:
-                raise ImageProblem(f"image format {fmt or 'unknown'} is not supported; use JPEG, PNG or WebP")
-            im.load()
-    except Image.DecompressionBombError as e:
-        raise ImageProblem(f"image is too large to decode safely (decompression bomb): {e}") from e
-    except UnidentifiedImageError as e:
-        raise ImageProblem("file is not an image Pillow can read (is it really a JPEG/PNG?)") from e
-    except (OSError, SyntaxError, ValueError) as e:
-        if isinstance(e, ImageProblem):
-            raise
-        raise ImageProblem(f"image is corrupt or truncated ({e})") from e
-    return ImageInfo(sha256_bytes(data), FORMAT_EXT[fmt], width, height)
-
-
 def read_image(data: bytes, size: int = THUMB_SIZE) -> tuple[ImageInfo, bytes]:
-    """Check ``data`` as :func:`inspect_image` does and make its thumbnail, decoding it once.
+    """Check ``data`` (size, pixel count, format, a full decode: missing, truncated or corrupt data
+    fails) and make its thumbnail, decoding it once.
 
     A JPEG is decoded at the smallest DCT scale that still covers the thumbnail (``draft``): the
     whole stream is still read, so a truncated or corrupt file fails as in a full decode, at a
@@ -144,11 +118,7 @@ def make_thumbnail(data: bytes, size: int = THUMB_SIZE) -> bytes:
     with Image.open(io.BytesIO(data)) as im:
         if im.format == "JPEG":
             im.draft("RGB", (size, size))  # decode at reduced scale: much faster for big JPEGs
-        im = im.convert("RGB")
-        im.thumbnail((size, size), Image.Resampling.BICUBIC)
-        out = io.BytesIO()
-        im.save(out, format="JPEG", quality=85, optimize=True)
-        return out.getvalue()
+        return _thumbnail(im, size)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
