@@ -42,7 +42,7 @@ class ImageInfo:
     height: int
 
 
-def read_image(data: bytes, size: int = THUMB_SIZE) -> tuple[ImageInfo, bytes]:
+def read_image(data: bytes, size: int = THUMB_SIZE, *, sha256: str | None = None) -> tuple[ImageInfo, bytes]:
     """Check ``data`` (size, pixel count, format, a full decode: missing, truncated or corrupt data
     fails) and make its thumbnail, decoding it once.
 
@@ -50,6 +50,11 @@ def read_image(data: bytes, size: int = THUMB_SIZE) -> tuple[ImageInfo, bytes]:
     whole stream is still read, so a truncated or corrupt file fails as in a full decode, at a
     fraction of the work for a large photo. A JPEG already within the thumbnail size (RGB or
     grey) is its own thumbnail; anything else is resized and saved as a JPEG.
+
+    Args:
+        data: the file's bytes.
+        size: the thumbnail's longest side.
+        sha256: the bytes' hash when the caller has it already.
 
     Returns:
         The image's description and the thumbnail's JPEG bytes.
@@ -85,10 +90,10 @@ def read_image(data: bytes, size: int = THUMB_SIZE) -> tuple[ImageInfo, bytes]:
         if isinstance(e, ImageProblem):
             raise
         raise ImageProblem(f"image is corrupt or truncated ({e})") from e
-    return ImageInfo(sha256_bytes(data), FORMAT_EXT[fmt], width, height), thumb
+    return ImageInfo(sha256 or sha256_bytes(data), FORMAT_EXT[fmt], width, height), thumb
 
 
-def describe_image(data: bytes) -> ImageInfo:
+def describe_image(data: bytes, *, sha256: str | None = None) -> ImageInfo:
     """The description of an image the media store holds already (checked when it was stored):
     its hash and header only, nothing decoded.
 
@@ -102,7 +107,7 @@ def describe_image(data: bytes) -> ImageInfo:
         raise ImageProblem(f"file is not an image Pillow can read ({e})") from e
     if fmt not in FORMAT_EXT:
         raise ImageProblem(f"image format {fmt or 'unknown'} is not supported; use JPEG, PNG or WebP")
-    return ImageInfo(sha256_bytes(data), FORMAT_EXT[fmt], width, height)
+    return ImageInfo(sha256 or sha256_bytes(data), FORMAT_EXT[fmt], width, height)
 
 
 def _thumbnail(im: Image.Image, size: int) -> bytes:
@@ -182,7 +187,14 @@ class MediaStaging:
         self.root = store.data_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
         self._staged: dict[Path, Path] = {}  # final path -> staged path
         self._lock = threading.Lock()
+        self._ready = False  # the staging folders exist
         _remove_stale_staging(store.data_dir)
+
+    def _folders(self, root: Path) -> None:
+        # Every folder a file can land in (two hex digits of its hash), made once, not per file.
+        for top in ("media", "thumbs"):
+            for n in range(256):
+                (root / top / f"{n:02x}").mkdir(parents=True, exist_ok=True)
 
     def put(self, data: bytes, info: ImageInfo, thumbnail: bytes) -> None:
         """Stage the original and its thumbnail unless the store (or this staging) has them."""
@@ -190,18 +202,23 @@ class MediaStaging:
             (self.store.original_path(info.sha256, info.ext), data),
             (self.store.thumb_path(info.sha256), thumbnail),
         ):
+            if final.exists():
+                continue
             with self._lock:
-                if final in self._staged or final.exists():
+                if final in self._staged:
                     continue
+                if not self._ready:
+                    self._folders(self.root)
+                    self._ready = True
                 staged = self.root / final.relative_to(self.store.data_dir)
                 self._staged[final] = staged
-            staged.parent.mkdir(parents=True, exist_ok=True)
             staged.write_bytes(content)
 
     def commit(self) -> None:
         """Move every staged file into the store (renames in one file system)."""
+        if self._staged:
+            self._folders(self.store.data_dir)
         for final, staged in self._staged.items():
-            final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staged, final)
         self.discard()
 
