@@ -101,11 +101,13 @@ def load_demo(
         # Candidates from the demo CLIP model, and work for the annotators, so the demo is usable at once.
         from services.ranking.embed import embed_dataset
         from services.ranking.rank import rank_dataset
+        from services.ranking.search import index_after_ranking
         from services.triage.compute import triage_dataset
 
         embed_dataset(db, DEMO_DATASET, data_dir=data_dir, progress=progress)
         rank_dataset(db, DEMO_DATASET, k=100, data_dir=data_dir, progress=progress)
         triage_dataset(db, DEMO_DATASET)
+        index_after_ranking(db, DEMO_DATASET, data_dir=data_dir)  # pool search ready at once
         if with_users:
             assign(db, DEMO_DATASET, overlap=2)
     return report, credentials

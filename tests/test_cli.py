@@ -66,6 +66,7 @@ def test_setup_loads_demo_once_and_prints_credentials(tmp_path: Path, data_dir: 
     db = Database(load_settings().db_url)
     assert auth.authenticate(db, "admin", credentials["admin"]).role == "admin"
     assert [d.name for d in datasets.list_datasets(db)] == ["demo"]
+    assert len(list((data_dir / "search").iterdir())) == 1  # pool search ready before anyone searches
     second = runner.invoke(app, ["setup"])
     assert second.exit_code == 0 and "not empty" in second.output and "annotator1" not in second.output
 

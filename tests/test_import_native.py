@@ -75,6 +75,31 @@ def test_thumbnails_never_upscale_and_images_are_shared(db: Database, tmp_path: 
         assert thumb.size == (100, 50)
 
 
+def test_each_image_is_checked_and_thumbnailed_in_one_decode(tmp_path: Path) -> None:
+    import io
+
+    from services.core.media import ImageProblem, read_image
+
+    def jpeg(size: tuple[int, int]) -> bytes:
+        out = io.BytesIO()
+        Image.new("RGB", size, (200, 30, 30)).save(out, format="JPEG", quality=90)
+        return out.getvalue()
+
+    small = jpeg((192, 160))
+    info, thumb = read_image(small)
+    assert (info.ext, info.width, info.height) == ("jpg", 192, 160) and thumb is small  # its own thumbnail
+    big = jpeg((1200, 900))
+    info, thumb = read_image(big)
+    assert (info.width, info.height) == (1200, 900)  # the image's size, not the decoded scale's
+    with Image.open(io.BytesIO(thumb)) as im:
+        assert im.format == "JPEG" and max(im.size) == 256
+    info, thumb = read_image(png_bytes((1, 2, 3), (300, 100)))
+    with Image.open(io.BytesIO(thumb)) as im:
+        assert info.ext == "png" and im.format == "JPEG" and im.size == (256, 85)
+    with pytest.raises(ImageProblem, match="corrupt or truncated"):
+        read_image(big[: len(big) // 2])  # decoded at a reduced scale, still read to the end
+
+
 def _edit_line(path: Path, line: int, change) -> None:
     lines = path.read_text(encoding="utf-8").splitlines()
     obj = json.loads(lines[line - 1])

@@ -17,10 +17,9 @@ Units and labels:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,7 +35,6 @@ from services.core.memo import StampedCache
 from services.core.work_stamp import work_stamp
 
 ITEM_SCALE = ("relevant", "not_relevant", "unsure")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -97,26 +95,23 @@ def _item_units(data: _Data, queries: set[int] | None = None) -> dict[tuple[int,
     return units
 
 
-# Reports per (database, dataset, which), kept until the dataset's votes change (a submit):
-# see services.core.memo. The dashboard asks every 30 s per open tab.
+# Both reports per (database, dataset), kept until the dataset's votes change (a submit): see
+# services.core.memo. The dashboard asks for both every 30 s per open tab; they are computed
+# together from one load of the votes, and only the reports are kept, not the votes.
 _reports: StampedCache = StampedCache()
 
 
-def _cached(db: Database, dataset: str, which: str, compute: Callable[[_Data], T]) -> T:
+def _cached(db: Database, dataset: str) -> tuple[AgreementReport, list[dict[str, Any]]]:
     with db.read() as s:
         ds_id = dataset_id_or_404(s, dataset)
         stamp = work_stamp(s, ds_id)
 
-    key = stamp.votes if stamp else None
-
-    def load() -> _Data:
+    def compute() -> tuple[AgreementReport, list[dict[str, Any]]]:
         with db.read() as s:
-            return _load(s, dataset)
+            data = _load(s, dataset)
+        return _report(dataset, data), _over_time(data)
 
-    # The votes are loaded once per stamp for both reports.
-    return _reports.get(
-        (db.url, ds_id, which), key, lambda: compute(_reports.get((db.url, ds_id, "votes"), key, load))
-    )
+    return _reports.get((db.url, ds_id), stamp.votes if stamp else None, compute)
 
 
 @allow(Role.ADMIN)
@@ -126,7 +121,7 @@ def agreement_report(db: Database, actor: Actor, dataset: str) -> AgreementRepor
     Computed once per change of the dataset's votes, then kept (every app process sees the
     change at its next call: the key is read from the database).
     """
-    return _cached(db, dataset, "report", lambda data: _report(dataset, data))
+    return _cached(db, dataset)[0]
 
 
 def _report(dataset: str, data: _Data) -> AgreementReport:
@@ -157,7 +152,7 @@ def _report(dataset: str, data: _Data) -> AgreementReport:
 @allow(Role.ADMIN)
 def agreement_over_time(db: Database, actor: Actor, dataset: str) -> list[dict[str, Any]]:
     """Item-label agreement (percent, AC1, Krippendorff's alpha) over the queries finished by each day."""
-    return _cached(db, dataset, "over_time", _over_time)
+    return _cached(db, dataset)[1]
 
 
 def _over_time(data: _Data) -> list[dict[str, Any]]:

@@ -42,40 +42,19 @@ class ImageInfo:
     height: int
 
 
-def inspect_image(data: bytes) -> ImageInfo:
-    """Decode ``data`` fully and describe it, or raise :class:`ImageProblem`."""
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ImageProblem(f"image is {len(data) / 1e6:.0f} MB; the limit is {MAX_IMAGE_BYTES // 2**20} MB")
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            fmt = im.format or ""
-            width, height = im.size
-            if width * height > MAX_PIXELS:
-                raise ImageProblem(
-                    f"image is {width}x{height} pixels, more than the {MAX_PIXELS:,} allowed "
-                    "(a decompression bomb or an oversized scan); resize it"
-                )
-            if fmt not in FORMAT_EXT:
-                raise ImageProblem(f"image format {fmt or 'unknown'} is not supported; use JPEG, PNG or WebP")
-            im.load()
-    except Image.DecompressionBombError as e:
-        raise ImageProblem(f"image is too large to decode safely (decompression bomb): {e}") from e
-    except UnidentifiedImageError as e:
-        raise ImageProblem("file is not an image Pillow can read (is it really a JPEG/PNG?)") from e
-    except (OSError, SyntaxError, ValueError) as e:
-        if isinstance(e, ImageProblem):
-            raise
-        raise ImageProblem(f"image is corrupt or truncated ({e})") from e
-    return ImageInfo(sha256_bytes(data), FORMAT_EXT[fmt], width, height)
-
-
-def read_image(data: bytes, size: int = THUMB_SIZE) -> tuple[ImageInfo, bytes]:
-    """Check ``data`` as :func:`inspect_image` does and make its thumbnail, decoding it once.
+def read_image(data: bytes, size: int = THUMB_SIZE, *, sha256: str | None = None) -> tuple[ImageInfo, bytes]:
+    """Check ``data`` (size, pixel count, format, a full decode: missing, truncated or corrupt data
+    fails) and make its thumbnail, decoding it once.
 
     A JPEG is decoded at the smallest DCT scale that still covers the thumbnail (``draft``): the
     whole stream is still read, so a truncated or corrupt file fails as in a full decode, at a
     fraction of the work for a large photo. A JPEG already within the thumbnail size (RGB or
     grey) is its own thumbnail; anything else is resized and saved as a JPEG.
+
+    Args:
+        data: the file's bytes.
+        size: the thumbnail's longest side.
+        sha256: the bytes' hash when the caller has it already.
 
     Returns:
         The image's description and the thumbnail's JPEG bytes.
@@ -111,10 +90,10 @@ def read_image(data: bytes, size: int = THUMB_SIZE) -> tuple[ImageInfo, bytes]:
         if isinstance(e, ImageProblem):
             raise
         raise ImageProblem(f"image is corrupt or truncated ({e})") from e
-    return ImageInfo(sha256_bytes(data), FORMAT_EXT[fmt], width, height), thumb
+    return ImageInfo(sha256 or sha256_bytes(data), FORMAT_EXT[fmt], width, height), thumb
 
 
-def describe_image(data: bytes) -> ImageInfo:
+def describe_image(data: bytes, *, sha256: str | None = None) -> ImageInfo:
     """The description of an image the media store holds already (checked when it was stored):
     its hash and header only, nothing decoded.
 
@@ -128,7 +107,7 @@ def describe_image(data: bytes) -> ImageInfo:
         raise ImageProblem(f"file is not an image Pillow can read ({e})") from e
     if fmt not in FORMAT_EXT:
         raise ImageProblem(f"image format {fmt or 'unknown'} is not supported; use JPEG, PNG or WebP")
-    return ImageInfo(sha256_bytes(data), FORMAT_EXT[fmt], width, height)
+    return ImageInfo(sha256 or sha256_bytes(data), FORMAT_EXT[fmt], width, height)
 
 
 def _thumbnail(im: Image.Image, size: int) -> bytes:
@@ -144,11 +123,7 @@ def make_thumbnail(data: bytes, size: int = THUMB_SIZE) -> bytes:
     with Image.open(io.BytesIO(data)) as im:
         if im.format == "JPEG":
             im.draft("RGB", (size, size))  # decode at reduced scale: much faster for big JPEGs
-        im = im.convert("RGB")
-        im.thumbnail((size, size), Image.Resampling.BICUBIC)
-        out = io.BytesIO()
-        im.save(out, format="JPEG", quality=85, optimize=True)
-        return out.getvalue()
+        return _thumbnail(im, size)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -212,7 +187,14 @@ class MediaStaging:
         self.root = store.data_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
         self._staged: dict[Path, Path] = {}  # final path -> staged path
         self._lock = threading.Lock()
+        self._ready = False  # the staging folders exist
         _remove_stale_staging(store.data_dir)
+
+    def _folders(self, root: Path) -> None:
+        # Every folder a file can land in (two hex digits of its hash), made once, not per file.
+        for top in ("media", "thumbs"):
+            for n in range(256):
+                (root / top / f"{n:02x}").mkdir(parents=True, exist_ok=True)
 
     def put(self, data: bytes, info: ImageInfo, thumbnail: bytes) -> None:
         """Stage the original and its thumbnail unless the store (or this staging) has them."""
@@ -220,18 +202,23 @@ class MediaStaging:
             (self.store.original_path(info.sha256, info.ext), data),
             (self.store.thumb_path(info.sha256), thumbnail),
         ):
+            if final.exists():
+                continue
             with self._lock:
-                if final in self._staged or final.exists():
+                if final in self._staged:
                     continue
+                if not self._ready:
+                    self._folders(self.root)
+                    self._ready = True
                 staged = self.root / final.relative_to(self.store.data_dir)
                 self._staged[final] = staged
-            staged.parent.mkdir(parents=True, exist_ok=True)
             staged.write_bytes(content)
 
     def commit(self) -> None:
         """Move every staged file into the store (renames in one file system)."""
+        if self._staged:
+            self._folders(self.store.data_dir)
         for final, staged in self._staged.items():
-            final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staged, final)
         self.discard()
 

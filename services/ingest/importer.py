@@ -26,6 +26,7 @@ from sqlalchemy import Connection, select
 from db.enums import ImageStatus, RevisionKind, Role
 from db.models import Base, Dataset, Item, Qrel, Query, QueryRef, QueryRevision
 from db.session import Database
+from models.hashing import sha256_bytes
 from services.core.auth import SYSTEM, Actor, allow
 from services.core.config import load_settings
 from services.core.errors import BundleError, DatasetExistsError, ValidationError
@@ -141,15 +142,17 @@ def _ingest_image(
         data = path.read_bytes()
     except OSError as e:
         return None, f"image {src.ref!r} cannot be read: {e.strerror or e}"
-    try:
+    sha = sha256_bytes(data)
+    if staging.store.thumb_path(sha).exists() and len(data) <= MAX_IMAGE_BYTES:
         # Stored already (a re-import, a shared image): it was fully checked when it was stored.
-        known = describe_image(data)
-        if staging.store.has(known) and len(data) <= MAX_IMAGE_BYTES:
-            return known, None
-    except ImageProblem:
-        pass  # read_image says precisely what is wrong
+        try:
+            known = describe_image(data, sha256=sha)
+            if staging.store.has(known):
+                return known, None
+        except ImageProblem:
+            pass  # read_image says precisely what is wrong
     try:
-        info, thumbnail = read_image(data)
+        info, thumbnail = read_image(data, sha256=sha)
     except ImageProblem as e:
         return None, f"image {src.ref!r}: {e}"
     staging.put(data, info, thumbnail)

@@ -73,13 +73,14 @@ def embed_dataset(
         queries = load_queries(s, pool.dataset_id)
         ref_images = load_ref_images(s, pool.dataset_id)
     media = MediaStore(data_dir or load_settings().data_dir)
-    # Images, deduplicated by content; stored in chunks so an interrupted run resumes.
-    by_key: dict[str, tuple[str, Path]] = {}
+    # Images, deduplicated by content (key -> item ext id, file extension); stored in chunks so
+    # an interrupted run resumes. Paths are made only for what is embedded.
+    by_key: dict[str, tuple[str, str]] = {}
     for ext_id, key, ext in zip(pool.ext_ids, pool.image_keys, pool.image_ext, strict=True):
         if key is not None and key not in by_key:
-            by_key[key] = (ext_id, media.original_path(key, ext or "jpg"))
+            by_key[key] = (ext_id, ext or "jpg")
     for sha, ext in ref_images:
-        by_key.setdefault(sha, (f"query-ref:{sha[:12]}", media.original_path(sha, ext or "jpg")))
+        by_key.setdefault(sha, (f"query-ref:{sha[:12]}", ext or "jpg"))
     item_texts = dict(zip(pool.text_keys, pool.texts, strict=True))
     query_texts = {text_key(t): t for t in queries.texts}
 
@@ -118,7 +119,9 @@ def embed_dataset(
     embedded = 0
     for start in range(0, len(todo), EMBED_CHUNK):
         chunk = todo[start : start + EMBED_CHUNK]
-        result = embedder.embed_image_files([(key, by_key[key][1]) for key in chunk])
+        result = embedder.embed_image_files(
+            [(key, media.original_path(key, by_key[key][1])) for key in chunk]
+        )
         if result.ids:
             store.put("image", result.ids, result.vectors)
         failed.extend((by_key[key][0], reason) for key, reason in result.failed)

@@ -154,7 +154,7 @@ class ReviewCase:
 
 # The disputes of a dataset (every query's kinds, unfiltered), per database and dataset, kept
 # until its votes change (a submit): the review page asks on every rerun (services.core.memo).
-_disputes: StampedCache = StampedCache()
+_disputes: StampedCache = StampedCache(max_slots=16)  # a 100k dataset's: a few MB
 
 
 def _all_disputes(db: Database, ds_id: int) -> list[ReviewEntry]:
