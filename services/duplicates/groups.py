@@ -119,8 +119,8 @@ def find_duplicates(
     exts = {r.image_sha256: r.image_ext for r in rows}
     sizes = {r.image_sha256: (r.width or 0, r.height or 0) for r in rows}
     signatures, computed, before, bad = _signatures(db, media, shas, exts, progress)
-    rows = [r for r in rows if r.image_sha256 in signatures]
     unreadable = sorted(r.ext_id for r in rows if r.image_sha256 in bad)
+    rows = [r for r in rows if r.image_sha256 in signatures]
 
     # near copies among distinct images
     shas = [sha for sha in shas if sha in signatures]
@@ -256,8 +256,9 @@ def _confirm(
         return {}
     cos = np.full(len(pairs), np.nan, dtype=np.float32)
     store = store_for(embedder or embedder_for(settings), data_dir)
-    absent = set(store.missing("image", shas))
-    with_vector = [n for n, sha in enumerate(shas) if sha not in absent]
+    involved = [int(n) for n in np.unique(pairs)]  # only these vectors are read
+    absent = set(store.missing("image", [shas[n] for n in involved]))
+    with_vector = [n for n in involved if shas[n] not in absent]
     if with_vector:
         row_of = np.full(len(shas), -1, dtype=np.int64)
         row_of[with_vector] = np.arange(len(with_vector))
