@@ -333,3 +333,25 @@ def test_copies_are_found_and_labelled_on_every_database(db: Database, tmp_path:
             select(Judgment.item_id, Judgment.label).where(Judgment.provenance == "duplicate")
         ).all()
     assert sorted(stored) == [(m, "relevant") for m in members[1:]]
+
+
+def test_the_cli_groups_copies_and_lists_them(sqlite_db: Database, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    runner = CliRunner()
+    generate_demo(tmp_path / "demo", n_items=50, n_queries=5, seed=2)
+    import_bundle(sqlite_db, tmp_path / "demo", "demo", is_demo=True)
+    update_settings(sqlite_db, "demo", dict(DEMO_SETTINGS))
+    result = runner.invoke(app, ["duplicates", "--dataset", "demo", "--list", "5"])
+    assert result.exit_code == 0, result.output
+    assert "duplicates of demo: 1 groups" in result.output
+    planted = truth_rows(tmp_path / "demo" / "truth.jsonl", "duplicate")
+    assert all(p["item_id"] in result.output for p in planted)
+    unknown = runner.invoke(app, ["duplicates", "--dataset", "nope"])
+    assert unknown.exit_code == 1 and "no dataset named 'nope'" in unknown.output
+    bad = runner.invoke(
+        app, ["export", "--dataset", "demo", "--out", str(tmp_path / "x"), "--duplicates", "merge"]
+    )
+    assert bad.exit_code == 1 and "leave, add, collapse" in bad.output
