@@ -22,6 +22,7 @@ from demo.images import render_item_image
 from demo.vocabulary import sample_item_attributes
 from demo.writer import generate_demo
 from models.embedder import DEMO_CHECKPOINT
+from services.annotation.drafts import save_draft
 from services.annotation.queue import next_assignment
 from services.annotation.submit import LabelInput, QueryWork, submit
 from services.annotation.task import load_task
@@ -236,6 +237,7 @@ def test_the_label_of_an_item_goes_to_its_copies_one_judgment_each(demo) -> None
     }
     work = view.work_from(payload, task, token="t" * 8, time_on_task_ms=0)
     assert work.copy_sources == frozenset({source})
+    assert save_draft(db, me, aid, payload, seq=1)  # a draft keeps the mark too
     # Without the copies' label, a resubmit leaves them not relevant (their history keeps the label).
     submit(db, me, aid, QueryWork(labels=labels, verdict="accept", client_token=uuid.uuid4().hex))
     with db.read() as s:
