@@ -2,13 +2,23 @@
 one group), per kind of copy, and the time the search takes. Goal: precision and recall >= 0.95.
 
     python bench/bench_duplicates.py [--items 2000] [--seed 0]
+    python bench/bench_duplicates.py --scale 100000     # the pair search alone on N demo images
+
+``--scale`` renders N demo images (no database, no CLIP), makes their signatures from thumbnails
+as import would, and times the candidate search with its layout test: the part of the job whose
+work grows with the pool (the demo's plain-backdrop photos give it many close hashes).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import os
+import random
+import resource
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +32,11 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale", type=int, default=0, help="Time the pair search alone on N images.")
     args = parser.parse_args()
+    if args.scale:
+        scale(args.scale, args.seed)
+        return
 
     work = scratch_workspace("qrels-bench-duplicates-")
     from bench.results_md import append_row
@@ -69,6 +83,55 @@ def main() -> None:
         f"duplicate search time ({size})",
         f"{first:.1f} s with signatures, {rerun:.1f} s rerun ({report.candidate_pairs} hash candidate pairs)",
         command,
+        "cpu",
+    )
+
+
+def _signature(spec: tuple[dict[str, str], int]) -> object:  # a worker process's job (picklable)
+    from demo.images import JPEG_QUALITY, render_item_image
+    from services.core.media import make_thumbnail
+    from services.duplicates.signatures import signature_of
+
+    out = io.BytesIO()
+    render_item_image(spec[0], seed=spec[1]).save(out, "JPEG", quality=JPEG_QUALITY)
+    return signature_of(make_thumbnail(out.getvalue()))
+
+
+def scale(n: int, seed: int) -> None:
+    """The candidate search on ``n`` demo images: close hash pairs, pairs kept, time, memory."""
+    import numpy as np
+
+    from bench.results_md import append_row
+    from demo.images import IMAGE_SIZE
+    from demo.vocabulary import sample_item_attributes
+    from services.duplicates import matching
+    from services.duplicates.groups import CROP_GATE, MAX_HAMMING, MAX_PIXELS
+
+    rng = random.Random(seed)
+    specs = [(sample_item_attributes(rng), rng.getrandbits(32)) for _ in range(n)]
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        signatures = list(pool.map(_signature, specs, chunksize=500))
+    made = time.perf_counter() - started
+    hashes = np.array([s.phash for s in signatures], dtype=np.uint64)
+    layouts = np.stack([s.layout for s in signatures])
+    sizes = np.full((n, 2), IMAGE_SIZE)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tally = [0]
+    started = time.perf_counter()
+    accept = matching.layout_prefilter(layouts, sizes, MAX_PIXELS, CROP_GATE)
+    pairs = matching.hash_pairs(hashes, MAX_HAMMING, accept=accept, tally=tally)
+    searched = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        f"{n} images: signatures {made:.0f} s; search {searched:.1f} s, {tally[0]:,} close hash pairs, "
+        f"{len(pairs):,} kept for the checks; peak memory {peak / 1024:.0f} MiB (before {rss_before / 1024:.0f})"
+    )
+    append_row(
+        f"duplicate pair search on {n:,} demo images (hash within {MAX_HAMMING} bits + layout test)",
+        f"{searched:.1f} s, {tally[0]:,} close hash pairs, {len(pairs):,} kept for the checks, "
+        f"peak memory {peak / 1024:.0f} MiB; signatures {made:.0f} s on {os.cpu_count()} processes",
+        ("python bench/bench_duplicates.py " + " ".join(sys.argv[1:])).strip(),
         "cpu",
     )
 

@@ -22,6 +22,7 @@ from demo.images import render_item_image
 from demo.vocabulary import sample_item_attributes
 from demo.writer import generate_demo
 from models.embedder import DEMO_CHECKPOINT
+from services.annotation.drafts import save_draft
 from services.annotation.queue import next_assignment
 from services.annotation.submit import LabelInput, QueryWork, submit
 from services.annotation.task import load_task
@@ -236,6 +237,7 @@ def test_the_label_of_an_item_goes_to_its_copies_one_judgment_each(demo) -> None
     }
     work = view.work_from(payload, task, token="t" * 8, time_on_task_ms=0)
     assert work.copy_sources == frozenset({source})
+    assert save_draft(db, me, aid, payload, seq=1)  # a draft keeps the mark too
     # Without the copies' label, a resubmit leaves them not relevant (their history keeps the label).
     submit(db, me, aid, QueryWork(labels=labels, verdict="accept", client_token=uuid.uuid4().hex))
     with db.read() as s:
@@ -333,3 +335,25 @@ def test_copies_are_found_and_labelled_on_every_database(db: Database, tmp_path:
             select(Judgment.item_id, Judgment.label).where(Judgment.provenance == "duplicate")
         ).all()
     assert sorted(stored) == [(m, "relevant") for m in members[1:]]
+
+
+def test_the_cli_groups_copies_and_lists_them(sqlite_db: Database, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    runner = CliRunner()
+    generate_demo(tmp_path / "demo", n_items=50, n_queries=5, seed=2)
+    import_bundle(sqlite_db, tmp_path / "demo", "demo", is_demo=True)
+    update_settings(sqlite_db, "demo", dict(DEMO_SETTINGS))
+    result = runner.invoke(app, ["duplicates", "--dataset", "demo", "--list", "5"])
+    assert result.exit_code == 0, result.output
+    assert "duplicates of demo: 1 groups" in result.output
+    planted = truth_rows(tmp_path / "demo" / "truth.jsonl", "duplicate")
+    assert all(p["item_id"] in result.output for p in planted)
+    unknown = runner.invoke(app, ["duplicates", "--dataset", "nope"])
+    assert unknown.exit_code == 1 and "no dataset named 'nope'" in unknown.output
+    bad = runner.invoke(
+        app, ["export", "--dataset", "demo", "--out", str(tmp_path / "x"), "--duplicates", "merge"]
+    )
+    assert bad.exit_code == 1 and "leave, add, collapse" in bad.output

@@ -23,7 +23,15 @@ from services.core.errors import ValidationError
 from services.core.lookups import dataset_or_404
 
 MAX_DRAFT_BYTES = 200_000  # a draft carries labels, a note and a rewrite: far below this
-_KEYS = {"labels", "added", "verdict", "reason", "note", "rewrite"}
+_KEYS = {
+    "labels",
+    "added",
+    "copies",
+    "verdict",
+    "reason",
+    "note",
+    "rewrite",
+}  # copies: items whose label their copies take
 
 
 def _checked(work: Any) -> dict[str, Any]:

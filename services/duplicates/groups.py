@@ -119,14 +119,19 @@ def find_duplicates(
     exts = {r.image_sha256: r.image_ext for r in rows}
     sizes = {r.image_sha256: (r.width or 0, r.height or 0) for r in rows}
     signatures, computed, before, bad = _signatures(db, media, shas, exts, progress)
-    rows = [r for r in rows if r.image_sha256 in signatures]
     unreadable = sorted(r.ext_id for r in rows if r.image_sha256 in bad)
+    rows = [r for r in rows if r.image_sha256 in signatures]
 
     # near copies among distinct images
     shas = [sha for sha in shas if sha in signatures]
     hashes = np.array([signatures[sha].phash for sha in shas], dtype=np.uint64)
     tally = [0]
-    accept = _worth_a_look(shas, signatures, sizes) if shas else None
+    accept = None
+    if shas:
+        layouts = np.stack([signatures[sha].layout for sha in shas])
+        accept = matching.layout_prefilter(
+            layouts, np.array([sizes[sha] for sha in shas]), MAX_PIXELS, CROP_GATE
+        )
     pairs = matching.hash_pairs(hashes, MAX_HAMMING, accept=accept, tally=tally)
     near = _confirm(
         pairs, shas, [sizes[sha] for sha in shas], hashes, signatures, media, settings, embedder, data_dir
@@ -235,24 +240,6 @@ def _put_signatures(db: Database, batch: dict[str, Signature]) -> None:
         )
 
 
-def _worth_a_look(
-    shas: list[str], signatures: dict[str, Signature], sizes: dict[str, tuple[int, int]]
-) -> matching.Accept:
-    """Close hashes worth the checks: layouts close enough, judged on 4×4 block means (a lower
-    bound of the 16×16 difference, so no copy is lost); a crop may differ more before its check."""
-    layouts = np.stack([signatures[sha].layout for sha in shas]).astype(np.float32)
-    side = layouts.shape[1] // 4
-    blocks = layouts.reshape(len(shas), 4, side, 4, side, 3).mean(axis=(2, 4))
-    size = np.array([sizes[sha] for sha in shas], dtype=np.float64)
-
-    def accept(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-        d = np.abs(blocks[left] - blocks[right]).mean(axis=(1, 2, 3))
-        crop = matching.croppable(size[left], size[right]) | matching.croppable(size[right], size[left])
-        return (d <= MAX_PIXELS) | ((d <= CROP_GATE) & crop)
-
-    return accept
-
-
 def _confirm(
     pairs: np.ndarray,
     shas: list[str],
@@ -269,8 +256,9 @@ def _confirm(
         return {}
     cos = np.full(len(pairs), np.nan, dtype=np.float32)
     store = store_for(embedder or embedder_for(settings), data_dir)
-    absent = set(store.missing("image", shas))
-    with_vector = [n for n, sha in enumerate(shas) if sha not in absent]
+    involved = [int(n) for n in np.unique(pairs)]  # only these vectors are read
+    absent = set(store.missing("image", [shas[n] for n in involved]))
+    with_vector = [n for n in involved if shas[n] not in absent]
     if with_vector:
         row_of = np.full(len(shas), -1, dtype=np.int64)
         row_of[with_vector] = np.arange(len(with_vector))

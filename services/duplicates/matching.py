@@ -152,6 +152,25 @@ class _Step:
         return out
 
 
+def layout_prefilter(layouts: np.ndarray, sizes: np.ndarray, max_pixels: float, crop_gate: float) -> Accept:
+    """An ``accept`` for :func:`hash_pairs`: the pairs whose layouts may be within ``max_pixels``
+    (or ``crop_gate`` when one may be a crop of the other, :func:`croppable`).
+
+    Judged on 4×4 block means, a lower bound of the layouts' mean difference: no pair that the
+    full check would confirm is dropped, and the test costs 48 numbers a pair.
+    """
+    n, side = len(layouts), layouts.shape[1] // 4
+    blocks = np.asarray(layouts, dtype=np.float32).reshape(n, 4, side, 4, side, 3).mean(axis=(2, 4))
+    size = np.asarray(sizes, dtype=np.float64).reshape(n, 2)
+
+    def accept(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        d = np.abs(blocks[left] - blocks[right]).mean(axis=(1, 2, 3))
+        crop = croppable(size[left], size[right]) | croppable(size[right], size[left])
+        return (d <= max_pixels) | ((d <= crop_gate) & crop)
+
+    return accept
+
+
 def hamming(hashes: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """Bits in which each pair's hashes differ."""
     h = np.asarray(hashes, dtype=np.uint64)
