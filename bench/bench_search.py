@@ -30,30 +30,12 @@ QUERY_ATTRIBUTES = ("brand", "material", "colour", "pattern", "size")
 GERMAN_QUERIES = 0.3
 
 
-def attribute_words(attribute: str, value: str, language: str) -> str:
-    """The words a shopper would type for one attribute value, in ``language``."""
-    from demo.vocabulary import DE_COLOUR, DE_MATERIAL, DE_NOUN, DE_PATTERN, DE_WORD_SIZE, WORD_SIZES
-
-    german = language == "de"
-    if attribute == "type":
-        return DE_NOUN[value][0] if german else value
-    if attribute == "colour":
-        return DE_COLOUR[value] if german else value
-    if attribute == "pattern":
-        return DE_PATTERN[value] if german else value
-    if attribute == "material":
-        return DE_MATERIAL[value] if german else value
-    if attribute == "size":
-        if value in WORD_SIZES:
-            return DE_WORD_SIZE[value] if german else value
-        return f"Größe {value}" if german else f"size {value}"
-    return value  # brand
-
-
 def build_queries(
     items: Sequence[Mapping[str, object]], n: int, seed: int
 ) -> list[tuple[str, str, dict[str, str], set[str]]]:
     """``n`` queries ``(text, language, attributes, relevant item ids)`` from planted attributes."""
+    from demo.text import keyword_query
+
     rng = random.Random(seed)
     out = []
     seen: set[str] = set()
@@ -64,9 +46,7 @@ def build_queries(
         if rng.random() < 0.8 or len(named) == 1:
             named = ["type", *named]
         language = "de" if rng.random() < GERMAN_QUERIES else "en"
-        words = [attribute_words(a, attributes[a], language) for a in named]
-        rng.shuffle(words)
-        text = " ".join(words)
+        text = keyword_query({a: attributes[a] for a in named}, language, rng)
         if text in seen:
             continue
         seen.add(text)
