@@ -16,8 +16,8 @@ db = database()
 st.title("Ranking")
 st.caption(
     "Candidates come from four rankers — CLIP query text → item image, CLIP query text → item text, "
-    "BM25 over item text, and a hybrid of the CLIP image and BM25 scores — pooled by reciprocal rank "
-    "fusion. Each candidate remembers its rankers."
+    "BM25 over item text, and a hybrid summing the three scores, standardised — pooled by weighted "
+    "reciprocal rank fusion. Each candidate remembers its rankers."
 )
 
 datasets = list_datasets(db, actor=user)

@@ -1,8 +1,8 @@
 """Pool search for annotators: free text over the whole pool, or "more like this" from an item.
 
-Free text goes through the CLIP image, CLIP text and BM25 rankers, fused as the candidate list is
-(:data:`services.ranking.rankers.FUSION_WEIGHTS`); "more like this" is image → image, falling back
-to the item's text when it has no image. The pool's normalised vectors and BM25 index are built
+Free text is ranked as the ``hybrid`` ranker ranks a query: the CLIP image, CLIP text and BM25
+scores over the whole pool, standardised and summed (:mod:`services.ranking.hybrid`); "more like
+this" sums the item's image and text similarities. The pool's normalised vectors and BM25 index are built
 once per (database, dataset) and cached; the ranking job clears the cache
 (:func:`clear_search_cache`) when it writes new runs.
 """
@@ -15,18 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import func, select
 
 from db.enums import Role
+from db.models import Item
 from db.session import Database
 from models.embedder import ClipEmbedder
-from models.fusion import fuse_runs
 from models.lexical import Bm25Index
-from models.search import topk
 from services.core.auth import Actor, allow
 from services.core.errors import NotFoundError, ValidationError
+from services.core.lookups import dataset_or_404
+from services.ranking.hybrid import evidence_sum, image_scores
 from services.ranking.models import embedder_for, store_for
 from services.ranking.pool import load_pool, normalise, rows_with_image
-from services.ranking.rankers import BM25, CLIP_IMAGE, CLIP_TEXT, FUSION_WEIGHTS
+from services.ranking.rankers import BM25, BM25_COORDINATION, CLIP_IMAGE, CLIP_TEXT
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,37 @@ def _search_index(
         return index
 
 
+def _language_groups(db: Database, dataset: str, item_ids: list[int]) -> list[np.ndarray]:
+    """Positions in ``item_ids`` (ascending ids) of each item language, for standardising BM25
+    within each language as the ``hybrid`` ranker does: one cheap count for a one-language pool,
+    else the ids of the items outside its main language."""
+    with db.read() as s:
+        ds = dataset_or_404(s, dataset)
+        counts = s.execute(
+            select(Item.language, func.count()).where(Item.dataset_id == ds.id).group_by(Item.language)
+        ).all()
+        if len(counts) <= 1:
+            return []
+        main = max(counts, key=lambda row: (row[1], row[0] or ""))[0]
+        others = s.execute(
+            select(Item.id, Item.language)
+            .where(Item.dataset_id == ds.id, Item.language.is_distinct_from(main))
+            .order_by(Item.id)
+        ).all()
+    ids = np.asarray(item_ids)
+    by_language: dict[str | None, list[int]] = {}
+    for item_id, language in others:
+        by_language.setdefault(language, []).append(item_id)
+    groups, rest = [], np.ones(len(ids), dtype=bool)
+    for language in sorted(by_language, key=lambda v: v or ""):
+        wanted = np.asarray(by_language[language])
+        at = np.searchsorted(ids, wanted).clip(0, max(len(ids) - 1, 0))
+        positions = at[ids[at] == wanted]  # items added since the index was built are not in it
+        rest[positions] = False
+        groups.append(positions)
+    return [np.flatnonzero(rest), *[g for g in groups if len(g)]]
+
+
 @allow(Role.ANNOTATOR, Role.REVIEWER)
 def search_pool(
     db: Database,
@@ -99,13 +132,21 @@ def search_pool(
     data_dir: Path | None = None,
     embedder: ClipEmbedder | None = None,
 ) -> list[SearchHit]:
-    """Search the whole pool: free text (the same three rankers, fused) or "more like this"
-    from an item (image → image, falling back to its text when it has no image)."""
+    """Search the whole pool: free text, or "more like this" from an item.
+
+    Free text is ranked as the ``hybrid`` ranker ranks a query: z(CLIP image) + z(CLIP text) +
+    z(BM25 with coordination, within each item language) over every item, weighted
+    (:func:`services.ranking.hybrid.evidence_sum`), so
+    the exact attribute words BM25 finds ("Osmund", "brass", "medium") and what only the image
+    shows ("solid", "red") must both hold for an item to come first. "More like this" adds the
+    item's image similarity and its text similarity (either alone when the other is missing).
+    Each hit names every ranker's rank and score of it (BM25 only where it matched a word).
+    """
     if (text is None or not text.strip()) and like_item is None:
         raise ValidationError("type something to search for")
     index = _search_index(db, dataset, data_dir, embedder)
-    depth = min(max(k * 3, 50), len(index.item_ids))
-    runs: dict[str, dict[int, list[tuple[int, float]]]] = {}
+    n_items = len(index.item_ids)
+    parts: dict[str, np.ndarray] = {}
     if like_item is not None:
         try:
             position = index.item_ids.index(like_item)
@@ -113,35 +154,31 @@ def search_pool(
             raise NotFoundError(f"item {like_item} is not in dataset {dataset!r}") from e
         if index.image_matrix is not None and position in index.image_rows:
             vector = index.image_matrix[index.image_rows.index(position)][None, :]
-            scores, idx = topk(vector, index.image_matrix, min(depth + 1, len(index.image_rows)))
-            hits = [
-                (index.item_ids[index.image_rows[j]], float(sc))
-                for j, sc in zip(idx[0], scores[0], strict=True)
-            ]
-            runs[CLIP_IMAGE] = {0: hits}
-        else:
-            vector = index.text_matrix[position][None, :]
-            scores, idx = topk(vector, index.text_matrix, depth + 1)
-            runs[CLIP_TEXT] = {
-                0: [(index.item_ids[j], float(sc)) for j, sc in zip(idx[0], scores[0], strict=True)]
-            }
-        for run in runs.values():
-            run[0] = [(i, sc) for i, sc in run[0] if i != like_item]
+            parts[CLIP_IMAGE] = image_scores(vector, index.image_matrix, index.image_rows, n_items)[0]
+        parts[CLIP_TEXT] = index.text_matrix @ index.text_matrix[position]
+        exclude = {position}
     else:
-        vector = normalise(index.embedder.embed_texts([text.strip()]))
-        if index.image_matrix is not None:
-            scores, idx = topk(vector, index.image_matrix, min(depth, len(index.image_rows)))
-            runs[CLIP_IMAGE] = {
-                0: [
-                    (index.item_ids[index.image_rows[j]], float(sc))
-                    for j, sc in zip(idx[0], scores[0], strict=True)
-                ]
-            }
-        scores, idx = topk(vector, index.text_matrix, depth)
-        runs[CLIP_TEXT] = {
-            0: [(index.item_ids[j], float(sc)) for j, sc in zip(idx[0], scores[0], strict=True)]
-        }
-        hits, bm_scores = index.bm25.search([text.strip()], depth)
-        runs[BM25] = {0: [(int(i), float(sc)) for i, sc in zip(hits[0], bm_scores[0], strict=True)]}
-    fused = fuse_runs(runs, k=k, weights=FUSION_WEIGHTS).get(0, [])
-    return [SearchHit(c.item_id, c.rankers) for c in fused]
+        query = text.strip()
+        vector = normalise(index.embedder.embed_texts([query]))
+        parts[CLIP_IMAGE] = image_scores(vector, index.image_matrix, index.image_rows, n_items)[0]
+        parts[CLIP_TEXT] = (vector @ index.text_matrix.T)[0]
+        parts[BM25] = index.bm25.scores(query, coordination=BM25_COORDINATION)
+        exclude = set()
+    groups = _language_groups(db, dataset, index.item_ids) if BM25 in parts else []
+    fused = evidence_sum({name: scores[None, :] for name, scores in parts.items()}, groups=groups)[0]
+    if exclude:
+        fused[list(exclude)] = -np.inf
+    take = min(k, n_items - len(exclude))
+    top = np.argpartition(-fused, take - 1)[:take] if take > 0 else np.empty(0, dtype=np.int64)
+    top = top[np.lexsort((top, -fused[top]))]
+    with_image = np.zeros(n_items, dtype=bool)
+    with_image[index.image_rows] = True
+    hits = []
+    for j in top:
+        rankers: dict[str, Any] = {}
+        for name, scores in sorted(parts.items()):
+            if (name == BM25 and scores[j] <= 0) or (name == CLIP_IMAGE and not with_image[j]):
+                continue  # no evidence from this ranker
+            rankers[name] = {"rank": int((scores > scores[j]).sum()) + 1, "score": float(scores[j])}
+        hits.append(SearchHit(index.item_ids[j], rankers))
+    return hits
