@@ -136,11 +136,12 @@ def search_pool(
 
     Free text is ranked as the ``hybrid`` ranker ranks a query: z(CLIP image) + z(CLIP text) +
     z(BM25 with coordination, within each item language) over every item, weighted
-    (:func:`services.ranking.hybrid.evidence_sum`), so
-    the exact attribute words BM25 finds ("Osmund", "brass", "medium") and what only the image
-    shows ("solid", "red") must both hold for an item to come first. "More like this" adds the
-    item's image similarity and its text similarity (either alone when the other is missing).
-    Each hit names every ranker's rank and score of it (BM25 only where it matched a word).
+    (:func:`services.ranking.hybrid.evidence_sum`), so the exact attribute words BM25 finds
+    ("Osmund", "brass", "medium"), the same attributes in the other language (the text tower) and
+    what only the image shows ("solid", "red") must all hold for an item to come first. "More like
+    this" adds the item's image similarity and its text similarity (the text alone when it has no
+    image). Each hit names every ranker's rank and score of it over the whole pool (BM25 only
+    where it matched a word, the image only where the item has one).
     """
     if (text is None or not text.strip()) and like_item is None:
         raise ValidationError("type something to search for")
