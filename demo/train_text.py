@@ -21,7 +21,7 @@ whole description, sizes at its end included, is read. The image tower is untouc
 this script on its own output gives the same checkpoint. Everything is a function of ``--seed``;
 torch runs with deterministic algorithms and a fixed thread count. Run::
 
-    .venv/bin/python -m demo.train_text     # ~6 min of one idle core; 17 min at load 15 on 2 shared cores
+    .venv/bin/python -m demo.train_text     # ~7 min of one idle core (estimated); 17 min at load 15 on 2 shared cores
 
 It rewrites ``models/demo_clip/qrels-demo-clip.pt`` and writes
 ``models/demo_clip/qrels-demo-clip.text.json`` (settings, time, metrics).
