@@ -30,7 +30,7 @@ from demo.vocabulary import (
     Conditions,
 )
 
-__all__ = ["a_an", "item_text", "query_text"]
+__all__ = ["a_an", "attribute_words", "item_text", "keyword_query", "query_text"]
 
 # --------------------------------------------------------------------------------------------
 # Items
@@ -217,3 +217,33 @@ def query_text(conditions: Conditions, language: str, source: str, rng: random.R
     if language == "de":
         return _de_human(conditions, rng) if source == "human" else _de_generated(conditions, rng)
     return _en_human(conditions, rng) if source == "human" else _en_generated(conditions, rng)
+
+
+# --------------------------------------------------------------------------------------------
+# Keyword queries
+# --------------------------------------------------------------------------------------------
+
+
+def attribute_words(attribute: str, value: str, language: str) -> str:
+    """The words a shopper types for one attribute value: ``"brass"``/``"Messing"``, ``"size M"``."""
+    german = language == "de"
+    if attribute == "type":
+        return DE_NOUN[value][0] if german else EN_NOUN[value]
+    if attribute == "colour":
+        return DE_COLOUR[value] if german else value
+    if attribute == "pattern":
+        return DE_PATTERN[value] if german else value
+    if attribute == "material":
+        return DE_MATERIAL[value] if german else value
+    if attribute == "size":
+        if value in WORD_SIZES:
+            return DE_WORD_SIZE[value] if german else value
+        return f"Größe {value}" if german else f"size {value}"
+    return value  # brand
+
+
+def keyword_query(conditions: Conditions, language: str, rng: random.Random) -> str:
+    """A search-box query: the words of each condition in a random order ("solid brass lamp medium")."""
+    words = [attribute_words(a, v, language) for a, v in conditions.items()]
+    rng.shuffle(words)
+    return " ".join(words)

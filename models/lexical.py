@@ -116,14 +116,32 @@ class Bm25Index:
             scores_out.append(scores[top])
         return ids_out, scores_out
 
-    def scores(self, query_text: str) -> np.ndarray:
+    def scores(self, query_text: str, *, coordination: float = 0.0) -> np.ndarray:
         """BM25 scores of one query against every item, in index order (float32, zeros where no
-        term matches): for score-level fusion with another ranker over the whole pool."""
+        term matches): for score-level fusion with another ranker over the whole pool.
+
+        Args:
+            query_text: the query.
+            coordination: each item's score is multiplied by ``(m / n) ** coordination``, where
+                ``n`` is the number of distinct query terms the index knows and ``m`` how many of
+                them the item contains (Lucene's classic "coord" factor). With a positive value an
+                item carrying every word asked for (every attribute: brand, material, size) ranks
+                above one that repeats a few of them; 0 is plain BM25.
+        """
         vocab = self._retriever.vocab_dict
         term_ids = [vocab[t] for t in tokenize(query_text) if t in vocab and t != ""]
         if not term_ids:
             return np.zeros(len(self.ids), dtype=np.float32)
-        return np.asarray(self._retriever.get_scores_from_ids(term_ids), dtype=np.float32)
+        if coordination <= 0:
+            return np.asarray(self._retriever.get_scores_from_ids(term_ids), dtype=np.float32)
+        distinct = sorted(set(term_ids))
+        total = np.zeros(len(self.ids), dtype=np.float32)
+        matched = np.zeros(len(self.ids), dtype=np.float32)
+        for term in distinct:
+            per_term = np.asarray(self._retriever.get_scores_from_ids([term]), dtype=np.float32)
+            total += per_term * term_ids.count(term)  # a repeated query word counts as often as in plain BM25
+            matched += per_term > 0
+        return total * (matched / len(distinct)) ** coordination
 
 
 def _top_positive(scores: np.ndarray, k: int) -> np.ndarray:

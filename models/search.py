@@ -18,7 +18,7 @@ import torch
 
 from models.embedder import resolve_device
 
-__all__ = ["topk"]
+__all__ = ["all_scores", "topk"]
 
 ArrayLike = np.ndarray | torch.Tensor
 
@@ -142,3 +142,24 @@ def topk(
             best_values = merged_values.gather(1, order)
             best_indices = merged_indices.gather(1, order)
     return best_values.cpu().numpy(), best_indices.cpu().numpy()
+
+
+def all_scores(queries: ArrayLike, pool: ArrayLike, *, pool_chunk: int = 16384) -> np.ndarray:
+    """Every score of ``queries @ pool.T`` in float32 on the CPU, the pool walked in chunks (a
+    float16 memory map is converted a chunk at a time, never as a whole).
+
+    Raises:
+        ValueError: the arrays are not 2-D, or their dimensions differ.
+    """
+    q = _as_tensor(queries).to(torch.float32)
+    p = _as_tensor(pool)
+    if q.ndim != 2 or p.ndim != 2 or q.shape[1] != p.shape[1]:
+        raise ValueError(
+            f"queries [Q, d] and pool [N, d] must share d; got {tuple(q.shape)} and {tuple(p.shape)}"
+        )
+    out = torch.empty((q.shape[0], p.shape[0]), dtype=torch.float32)
+    with torch.inference_mode():
+        for start in range(0, p.shape[0], max(pool_chunk, 1)):
+            chunk = p[start : start + pool_chunk].to(torch.float32)
+            out[:, start : start + chunk.shape[0]] = q @ chunk.T
+    return out.numpy()

@@ -21,10 +21,10 @@ db = database()
 st.title("Ranking")
 st.caption(
     "Candidates come from four rankers — CLIP query text → item image, CLIP query text → item text, "
-    "BM25 over item text, and a hybrid of the CLIP image and BM25 scores — pooled by reciprocal rank "
-    "fusion. Each candidate remembers its rankers. When ranking finishes, every query is triaged from "
-    "the stored runs: a suspicion score (for the problems-first queue) and which single modality, if "
-    "any, solves it alone."
+    "BM25 over item text, and a hybrid summing the three scores, standardised — pooled by weighted "
+    "reciprocal rank fusion. Each candidate remembers its rankers. When ranking finishes, every query "
+    "is triaged from the stored runs: a suspicion score (for the problems-first queue) and which "
+    "single modality, if any, solves it alone."
 )
 
 datasets = list_datasets(db, actor=user)

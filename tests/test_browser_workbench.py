@@ -153,6 +153,27 @@ def test_an_annotator_works_five_demo_queries_from_the_keyboard_alone(server) ->
         )
 
 
+def test_more_like_this_from_a_search_result_is_headed_by_the_items_title(server) -> None:
+    from playwright.sync_api import expect
+
+    with chromium_page() as page:
+        open_workbench(page, server["base"])
+        keys(page, "/")
+        page.keyboard.type("hat")
+        keys(page, "Enter")
+        page.wait_for_selector(".grid.res .card", timeout=WAIT)
+        result = page.locator(".grid.res .card").first
+        title, item = result.locator("h4").inner_text(), result.get_attribute("data-item")
+        result.locator("button.like").click()
+        heading = page.get_by_role("heading", name=f"More like “{title}”", exact=True)
+        expect(heading).to_be_visible(timeout=WAIT)
+        assert heading.evaluate("h => h.classList.contains('res-label')")
+        # The results are the item's look-alikes, the item itself left out.
+        page.wait_for_selector(".grid.res .card", timeout=WAIT)
+        shown = page.locator(".grid.res .card").evaluate_all("cs => cs.map((c) => c.dataset.item)")
+        assert shown and item not in shown
+
+
 def test_a_reload_mid_query_keeps_the_login_and_the_marks(server) -> None:
     db = server["db"]
     with chromium_page() as page:

@@ -46,3 +46,23 @@ def test_build_rejects_bad_input() -> None:
         Bm25Index.build(["a"], [])
     with pytest.raises(ValueError, match="repeat"):
         Bm25Index.build(["a", "a"], ["x", "y"])
+
+
+def test_coordination_puts_items_with_every_word_asked_for_first() -> None:
+    shop = Bm25Index.build(
+        ["osmund-shoe", "kestrel-shoes", "osmund-hat"],
+        [
+            "Osmund Aria leather shoe. A leather shoe by Osmund.",
+            "Kestrel Vega shoe. A canvas shoe, a comfortable shoe, the shoe for every day.",
+            "Osmund Nova wool hat. A wool hat by Osmund. Osmund quality.",
+        ],
+    )
+    plain = shop.scores("Osmund shoe")
+    assert plain.shape == (3,) and (plain > 0).all()
+    assert shop.scores("Osmund shoe", coordination=0.0).tolist() == plain.tolist()
+    coordinated = shop.scores("Osmund shoe", coordination=2.0)
+    # The item with both words keeps its score; the ones with one of the two get a quarter of theirs.
+    assert coordinated[0] == pytest.approx(plain[0])
+    assert coordinated[1:].tolist() == pytest.approx((plain[1:] / 4).tolist())
+    assert coordinated.argmax() == 0
+    assert shop.scores("nothing known here", coordination=2.0).tolist() == [0.0, 0.0, 0.0]

@@ -207,8 +207,11 @@ def test_drafts_undo_history_previous_skip_and_search_requests(shop: Database, p
     d.search({"req": 3, "text": "red top"})
     found = d.state["wb_search"]
     assert found["req"] == 3 and found["source"] == "red top" and [h["id"] for h in found["hits"]] == [3, 4]
-    d.search({"req": 4, "like": 3, "title": "Item 3"})
-    assert d.state["wb_search"]["label"] == "Items that look like “Item 3”"
+    d.search({"req": 4, "like": 3, "title": "whatever the page sent"})
+    with shop.read() as s:
+        title = s.scalar(select(Item.title).where(Item.id == 3))
+    assert title and d.state["wb_search"]["label"] == f"More like “{title}”"  # the stored title, not the id
+    assert d.state["wb_search"]["source"] == f"more like {title}"
 
 
 def test_a_search_while_the_index_is_prepared_answers_at_once(shop: Database, people, monkeypatch) -> None:

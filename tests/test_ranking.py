@@ -141,3 +141,26 @@ def test_model_choice_follows_dataset_then_environment(monkeypatch) -> None:
     monkeypatch.setenv("QRELS_CLIP_MODEL", "RN50")
     assert model_for(DatasetSettings())[0] == "RN50"  # the environment's model serves datasets that name none
     assert model_for(DatasetSettings(clip_model="ViT-L-14"))[0] == "ViT-L-14"
+
+
+def test_evidence_is_standardised_and_bm25_within_each_item_language() -> None:
+    import numpy as np
+
+    from services.ranking.hybrid import evidence_sum, language_groups
+
+    groups = language_groups(["en", "en", "en", "de", "de", "de"])
+    assert [g.tolist() for g in groups] == [[3, 4, 5], [0, 1, 2]]
+    # An English query: BM25 matches one English item and, on a word both languages share, one German item.
+    lexical = np.array([[6.0, 0.0, 0.0, 1.0, 0.0, 0.0]])
+    alone = evidence_sum({"bm25": lexical}, weights={"bm25": 1.0}, groups=groups)[0]
+    assert (
+        alone[3] == pytest.approx(alone[0], rel=1e-4) and alone[3] > 1
+    )  # the best German match counts as much
+    dense = np.array([[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]])
+    both = evidence_sum(
+        {"bm25": lexical, "clip_text": dense}, weights={"bm25": 0.5, "clip_text": 1.0}, groups=groups
+    )
+    z_dense = (dense - dense.mean()) / (dense.std() + 1e-6)
+    assert both == pytest.approx(0.5 * alone[None, :] + z_dense, rel=1e-4)
+    with pytest.raises(ValueError):
+        evidence_sum({})

@@ -1,11 +1,12 @@
 """Pool search for annotators: free text over the whole pool, or "more like this" from an item.
 
-Free text goes through the CLIP image, CLIP text and BM25 rankers, fused as the candidate list is
-(:data:`services.ranking.rankers.FUSION_WEIGHTS`); "more like this" is image → image, falling back
-to the item's text when it has no image. The pool's unit vectors and BM25 index are the dataset's
-search index (:mod:`services.ranking.search_index`): built at the end of the ranking job, keyed on
-the ranking version read from the database, memory-mapped from the data folder. While it is being
-prepared a search raises :class:`SearchPreparing` at once instead of making the annotator wait.
+Free text is ranked as the ``hybrid`` ranker ranks a query: the CLIP image, CLIP text and BM25
+scores over the whole pool, standardised (BM25 within each item language) and summed
+(:mod:`services.ranking.hybrid`); "more like this" sums the item's image and text similarities.
+The pool's unit vectors, BM25 index and item languages are the dataset's search index
+(:mod:`services.ranking.search_index`): built at the end of the ranking job, keyed on the ranking
+version read from the database, memory-mapped from the data folder. While it is being prepared a
+search raises :class:`SearchPreparing` at once instead of making the annotator wait.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ import numpy as np
 
 from db.enums import Role
 from db.session import Database
-from models.fusion import fuse_runs
-from models.search import topk
+from models.search import all_scores
 from services.core.auth import Actor, allow, public
 from services.core.errors import NotFoundError, QrelsError, ValidationError
+from services.ranking.hybrid import evidence_sum
 from services.ranking.pool import normalise
-from services.ranking.rankers import BM25, CLIP_IMAGE, CLIP_TEXT, FUSION_WEIGHTS
+from services.ranking.rankers import BM25, BM25_COORDINATION, CLIP_IMAGE, CLIP_TEXT
 from services.ranking.search_index import SearchIndex, build_search_index, clear_search_cache, ready_index
 
 if TYPE_CHECKING:
@@ -96,8 +97,16 @@ def search_pool(
     embedder: ClipEmbedder | None = None,
     wait: bool = False,
 ) -> list[SearchHit]:
-    """Search the whole pool: free text (the same three rankers, fused) or "more like this"
-    from an item (image → image, falling back to its text when it has no image).
+    """Search the whole pool: free text, or "more like this" from an item.
+
+    Free text is ranked as the ``hybrid`` ranker ranks a query: z(CLIP image) + z(CLIP text) +
+    z(BM25 with coordination, within each item language) over every item, weighted
+    (:func:`services.ranking.hybrid.evidence_sum`), so the exact attribute words BM25 finds
+    ("Osmund", "brass", "medium"), the same attributes in the other language (the text tower) and
+    what only the image shows ("solid", "red") must all hold for an item to come first. "More like
+    this" adds the item's image similarity and its text similarity (the text alone when it has no
+    image). Each hit names every ranker's rank and score of it over the whole pool (BM25 only
+    where it matched a word, the image only where the item has one).
 
     Raises:
         SearchPreparing: the search index is being prepared (``wait`` prepares it here instead).
@@ -114,19 +123,23 @@ def search_pool(
     return _search(index, dataset, text, like_item, k)
 
 
+def _image_scores(vector: np.ndarray, index: SearchIndex) -> np.ndarray:
+    """Image similarity of every pool item; items without an image get the worst score (no
+    visual evidence for them, none against them either)."""
+    visual = np.zeros(len(index.item_ids), dtype=np.float32)
+    if index.image_matrix is not None and len(index.image_rows):
+        sims = all_scores(vector, index.image_matrix)[0]
+        visual[:] = sims.min()
+        visual[index.image_rows] = sims
+    return visual
+
+
 def _search(
     index: SearchIndex, dataset: str, text: str | None, like_item: int | None, k: int
 ) -> list[SearchHit]:
-    ids = index.item_ids
-    depth = min(max(k * 3, 50), len(ids))
-    runs: dict[str, dict[int, list[tuple[int, float]]]] = {}
-
-    def hits(
-        scores: np.ndarray, rows: np.ndarray, positions: np.ndarray | None = None
-    ) -> list[tuple[int, float]]:
-        at = rows if positions is None else positions[rows]
-        return [(int(i), float(sc)) for i, sc in zip(ids[at], scores, strict=True)]
-
+    n_items = len(index.item_ids)
+    parts: dict[str, np.ndarray] = {}
+    exclude: int | None = None
     if like_item is not None:
         position = index.position(like_item)
         if position is None:
@@ -134,23 +147,32 @@ def _search(
         row = index.image_row(position) if index.image_matrix is not None else None
         if index.image_matrix is not None and row is not None:
             vector = np.asarray(index.image_matrix[row : row + 1], dtype=np.float32)
-            scores, idx = topk(vector, index.image_matrix, min(depth + 1, len(index.image_rows)))
-            runs[CLIP_IMAGE] = {0: hits(scores[0], idx[0], index.image_rows)}
-        else:
-            vector = np.asarray(index.text_matrix[position : position + 1], dtype=np.float32)
-            scores, idx = topk(vector, index.text_matrix, depth + 1)
-            runs[CLIP_TEXT] = {0: hits(scores[0], idx[0])}
-        for run in runs.values():
-            run[0] = [(i, sc) for i, sc in run[0] if i != like_item]
+            parts[CLIP_IMAGE] = _image_scores(vector, index)
+        text_vector = np.asarray(index.text_matrix[position : position + 1], dtype=np.float32)
+        parts[CLIP_TEXT] = all_scores(text_vector, index.text_matrix)[0]
+        exclude = position
     else:
         assert index.embedder is not None and text is not None  # ready_index(need_embedder=True)
-        vector = normalise(index.embedder.embed_texts([text.strip()]))
-        if index.image_matrix is not None:
-            scores, idx = topk(vector, index.image_matrix, min(depth, len(index.image_rows)))
-            runs[CLIP_IMAGE] = {0: hits(scores[0], idx[0], index.image_rows)}
-        scores, idx = topk(vector, index.text_matrix, depth)
-        runs[CLIP_TEXT] = {0: hits(scores[0], idx[0])}
-        found, bm_scores = index.bm25.search([text.strip()], depth)
-        runs[BM25] = {0: [(int(i), float(sc)) for i, sc in zip(found[0], bm_scores[0], strict=True)]}
-    fused = fuse_runs(runs, k=k, weights=FUSION_WEIGHTS).get(0, [])
-    return [SearchHit(c.item_id, c.rankers) for c in fused]
+        query = text.strip()
+        vector = normalise(index.embedder.embed_texts([query]))
+        parts[CLIP_IMAGE] = _image_scores(vector, index)
+        parts[CLIP_TEXT] = all_scores(vector, index.text_matrix)[0]
+        parts[BM25] = np.asarray(index.bm25.scores(query, coordination=BM25_COORDINATION), dtype=np.float32)
+    groups = index.language_groups if BM25 in parts else []
+    fused = evidence_sum({name: scores[None, :] for name, scores in parts.items()}, groups=groups)[0]
+    if exclude is not None:
+        fused[exclude] = -np.inf
+    take = min(k, n_items - (exclude is not None))
+    top = np.argpartition(-fused, take - 1)[:take] if take > 0 else np.empty(0, dtype=np.int64)
+    top = top[np.lexsort((top, -fused[top]))]
+    with_image = np.zeros(n_items, dtype=bool)
+    with_image[index.image_rows] = True
+    hits = []
+    for j in top:
+        rankers: dict[str, Any] = {}
+        for name, scores in sorted(parts.items()):
+            if (name == BM25 and scores[j] <= 0) or (name == CLIP_IMAGE and not with_image[j]):
+                continue  # no evidence from this ranker
+            rankers[name] = {"rank": int((scores > scores[j]).sum()) + 1, "score": float(scores[j])}
+        hits.append(SearchHit(int(index.item_ids[j]), rankers))
+    return hits

@@ -1,7 +1,7 @@
 """The pool search index of a dataset: built once per ranking version, on disk, memory-mapped.
 
-An index is the pool's item ids, its unit-length CLIP image and text vectors (float16) and its
-BM25 index, written under ``<data dir>/search/<dataset id>-<digest>/`` where the digest is of
+An index is the pool's item ids, its unit-length CLIP image and text vectors (float16), its
+BM25 index and each item's language (BM25 is standardised within a language when fused), written under ``<data dir>/search/<dataset id>-<digest>/`` where the digest is of
 :func:`services.ranking.search_version.ranking_version` and the model's key. Every file is
 memory-mapped when opened, so a 100,000-item index costs a few MB of private memory per process
 and the pages are shared by every app process on the machine through the page cache.
@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 FOLDER = "search"  # under the data folder
 _META = "meta.json"
+LAYOUT = 2  # of the files in an index folder; part of its digest, so an older layout is rebuilt
 
 
 @dataclass
@@ -69,6 +70,7 @@ class SearchIndex:
     image_matrix: np.ndarray | None  # float16 [len(image_rows), dim], unit rows
     text_matrix: np.ndarray  # float16 [len(item_ids), dim], unit rows
     bm25: Bm25Index
+    language_groups: list[np.ndarray]  # positions of each item language's items (one group: [])
     embedder: ClipEmbedder | None = None  # set once loaded (free-text search needs it)
 
     def position(self, item_id: int) -> int | None:
@@ -117,7 +119,7 @@ def _target(db: Database, dataset: str, data_dir: Path | None, embedder: ClipEmb
     known = embedder or loaded_embedder(settings)
     model_key = known.model_key if known is not None else model_key_for(settings)
     root = (data_dir or load_settings().data_dir) / FOLDER
-    digest = hashlib.sha256(json.dumps([version, model_key], default=str).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps([version, model_key, LAYOUT], default=str).encode()).hexdigest()[:16]
     return _Target(ds.id, settings, model_key, root, digest)
 
 
@@ -154,8 +156,15 @@ def _open(folder: Path, dataset_id: int, embedder: ClipEmbedder | None) -> Searc
         open_matrix(folder / "image.npy") if len(image_rows) else None,
         open_matrix(folder / "text.npy"),
         Bm25Index.load(folder / "bm25", [str(i) for i in item_ids.tolist()]),
+        _groups(np.load(folder / "languages.npy")),
         embedder,
     )
+
+
+def _groups(codes: np.ndarray) -> list[np.ndarray]:
+    """Positions of each language's items, from the per-item language codes; none for one language."""
+    values = np.unique(codes)
+    return [np.flatnonzero(codes == v) for v in values] if len(values) > 1 else []
 
 
 def _write(db: Database, dataset: str, folder: Path, model_key: str) -> None:
@@ -171,11 +180,22 @@ def _write(db: Database, dataset: str, folder: Path, model_key: str) -> None:
     try:
         np.save(temp / "item_ids.npy", np.asarray(pool.item_ids, dtype=np.int64))
         np.save(temp / "image_rows.npy", np.asarray(rows, dtype=np.int64))
+        languages = sorted({lang or "" for lang in pool.languages})
+        code = {lang: n for n, lang in enumerate(languages)}
+        np.save(
+            temp / "languages.npy", np.asarray([code[lang or ""] for lang in pool.languages], dtype=np.int32)
+        )
         store.write_matrix("text", pool.text_keys, temp / "text.npy")
         if rows:
             store.write_matrix("image", [pool.image_keys[n] for n in rows], temp / "image.npy")
         Bm25Index.build([str(i) for i in pool.item_ids], pool.texts).save(temp / "bm25")
-        meta = {"model_key": model_key, "dataset": dataset, "items": len(pool.item_ids), "images": len(rows)}
+        meta = {
+            "model_key": model_key,
+            "dataset": dataset,
+            "items": len(pool.item_ids),
+            "images": len(rows),
+            "languages": languages,
+        }
         (temp / _META).write_text(json.dumps(meta), "utf-8")
         try:
             temp.rename(folder)

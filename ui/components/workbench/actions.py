@@ -120,12 +120,12 @@ class Desk:
         if not isinstance(sent, dict):
             return
         req, text, like = sent.get("req"), str(sent.get("text") or "").strip(), sent.get("like")
-        title = str(sent.get("title") or like)
-        if like is not None:
-            label, source = f"Items that look like “{title}”", f"more like {title}"
-        else:
-            label, source = f"Results for “{text}”", text
+        label, source = f"Results for “{text}”", text
         try:
+            if like is not None:
+                like = int(like)
+                title = self._title(like) or str(sent.get("title") or like)
+                label, source = f"More like “{title}”", f"more like {title}"
             hits = search_pool(
                 self.db, self.dataset, actor=self.user, text=text or None, like_item=like, k=RESULTS
             )
@@ -143,6 +143,11 @@ class Desk:
             "source": source[:500],
             "hits": [view.card_data(c, copies.get(c.item_id)) for c in found],
         }
+
+    def _title(self, item_id: int) -> str | None:
+        """An item's title as the dataset stores it (the heading of "more like this" names it)."""
+        found = cards(self.db, self.user, self.dataset, [item_id])
+        return found[0].title if found and found[0].title else None
 
     def nav(self, sent: Any) -> None:
         if not isinstance(sent, dict):

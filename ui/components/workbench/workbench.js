@@ -155,7 +155,7 @@ class Workbench {
           </div>
           <div class="scroll">
             <div class="grid cand" role="list" aria-label="Candidates"></div>
-            <div class="res-wrap" hidden><p class="res-label"></p><div class="grid res" role="list" aria-label="Search results"></div></div>
+            <div class="res-wrap" hidden><h3 class="res-label" aria-live="polite"></h3><div class="grid res" role="list" aria-label="Search results"></div></div>
           </div>
         </section>
       </div>
@@ -723,7 +723,7 @@ class Workbench {
     this.el.resWrap.hidden = false;
     this.el.tabRes.hidden = false;
     this.el.tabRes.textContent = "Search results …";
-    this.el.resLabel.textContent = query.like ? `Looking for items like “${query.title}” …` : `Searching for “${query.text}” …`;
+    this.el.resLabel.textContent = query.like ? `More like “${query.title}” …` : `Searching for “${query.text}” …`;
     this.el.res.replaceChildren();
     this.showTab("res");
     this.lastSearch = query;
