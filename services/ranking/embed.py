@@ -101,7 +101,7 @@ def embed_dataset(
     if engine == RAY:
         item_texts = dict(zip(pool.text_keys, pool.texts, strict=True))
         query_texts = {text_key(t): t for t in queries.texts}
-        images = {key: by_key[key][1] for key in todo}
+        images = {key: media.original_path(key, by_key[key][1]) for key in todo}
         done = embed_with_ray(
             embedder, store, images, item_texts, query_texts, options=ray, progress=progress
         )
