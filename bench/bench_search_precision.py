@@ -82,13 +82,14 @@ def main() -> None:
     from services.ingest.importer import import_bundle
     from services.ranking.embed import embed_dataset
     from services.ranking.models import DEMO_SETTINGS
-    from services.ranking.search import search_pool
+    from services.ranking.search import build_search_index, search_pool
 
     db = Database(load_settings().db_url)
     generate_demo(work / "demo", n_items=args.items, n_queries=20, seed=args.seed)
     import_bundle(db, work / "demo", "demo", is_demo=True)
     update_settings(db, "demo", dict(DEMO_SETTINGS))
     embed_dataset(db, "demo")
+    build_search_index(db, "demo")  # as the ranking job does at its end
     items = [json.loads(line) for line in (work / "demo" / "items.jsonl").read_text("utf-8").splitlines()]
     with db.read() as s:
         ext_of = dict(s.execute(select(Item.id, Item.ext_id)).all())
