@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 __all__ = ["Failure", "ImageBatch", "ImageFiles", "ImagePreprocessor", "collate", "worker_init"]
@@ -54,10 +54,19 @@ class ImagePreprocessor:
         Raises:
             OSError, ValueError, Image.DecompressionBombError: the file is unreadable.
         """
+        name = None
         if isinstance(source, (str, Path)):
             # One read instead of PIL's many small reads and seeks on a file handle.
+            name = Path(source).name
             source = io.BytesIO(Path(source).read_bytes())
-        with Image.open(source) as image:
+        try:
+            opened = Image.open(source)
+        except UnidentifiedImageError:
+            if name is None:
+                raise
+            # PIL names the in-memory buffer ("<_io.BytesIO object at 0x…>"): name the file.
+            raise UnidentifiedImageError(f"cannot identify image file {name!r}") from None
+        with opened as image:
             if image.format == "JPEG":
                 image.draft("RGB", (self.width, self.height))
             image.load()

@@ -86,6 +86,7 @@ def test_embed_image_files_skips_and_reports_bad_files(
     assert set(failed) == {"corrupt", "text", "missing"}
     assert "truncated" in failed["corrupt"] or "OSError" in failed["corrupt"]
     assert "UnidentifiedImageError" in failed["text"]
+    assert "notes.jpg" in failed["text"] and "BytesIO" not in failed["text"]  # names the file
     assert progress[-1] == (10, 10)
 
 
