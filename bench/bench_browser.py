@@ -146,7 +146,11 @@ def drive(base: str, judge: int, look: float) -> dict[str, object]:
         page.get_by_label("User name", exact=True).fill(ANNOTATOR)
         page.get_by_label("Password", exact=True).fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
-        page.wait_for_selector(".wb[data-shown]")
+        page.wait_for_selector(".wb[data-shown], .wb.is-empty")
+        if page.locator(".wb.is-empty").count():
+            raise SystemExit(
+                "the bench annotator's queue is done: remove the --workdir folder to build it again"
+            )
         page.wait_for_timeout(1500)  # let the first screen settle before timing anything
         page.evaluate(PROBE)
         actions: dict[str, list[int]] = {"no change": [], "one missed positive": []}
