@@ -52,13 +52,19 @@ def language_groups(languages: Sequence[str | None]) -> list[np.ndarray]:
 def image_scores(
     queries: np.ndarray, image_matrix: np.ndarray | None, rows: Sequence[int], n_items: int
 ) -> np.ndarray:
-    """Query × item image similarities over the whole pool; items without an image get each
-    query's worst score (no visual evidence for them, none against them either)."""
-    visual = np.zeros((len(queries), n_items), dtype=np.float32)
-    if image_matrix is not None and len(rows):
-        sims = queries @ image_matrix.T
-        visual[:] = sims.min(axis=1, keepdims=True)
-        visual[:, rows] = sims
+    """Query × item image similarities over the whole pool (:func:`over_pool`)."""
+    if image_matrix is None or not len(rows):
+        return np.zeros((len(queries), n_items), dtype=np.float32)
+    return over_pool(queries @ image_matrix.T, rows, n_items)
+
+
+def over_pool(sims: np.ndarray, rows: Sequence[int] | np.ndarray, n_items: int) -> np.ndarray:
+    """Similarities to the items that have an image (``rows``: their pool positions) spread over
+    the whole pool; items without an image get each query's worst score (no visual evidence for
+    them, none against them either)."""
+    visual = np.empty((len(sims), n_items), dtype=np.float32)
+    visual[:] = sims.min(axis=1, keepdims=True)
+    visual[:, rows] = sims
     return visual
 
 

@@ -23,7 +23,7 @@ from db.session import Database
 from models.search import all_scores
 from services.core.auth import Actor, allow, public
 from services.core.errors import NotFoundError, QrelsError, ValidationError
-from services.ranking.hybrid import evidence_sum
+from services.ranking.hybrid import evidence_sum, over_pool
 from services.ranking.pool import normalise
 from services.ranking.rankers import BM25, BM25_COORDINATION, CLIP_IMAGE, CLIP_TEXT
 from services.ranking.search_index import SearchIndex, build_search_index, clear_search_cache, ready_index
@@ -124,14 +124,10 @@ def search_pool(
 
 
 def _image_scores(vector: np.ndarray, index: SearchIndex) -> np.ndarray:
-    """Image similarity of every pool item; items without an image get the worst score (no
-    visual evidence for them, none against them either)."""
-    visual = np.zeros(len(index.item_ids), dtype=np.float32)
-    if index.image_matrix is not None and len(index.image_rows):
-        sims = all_scores(vector, index.image_matrix)[0]
-        visual[:] = sims.min()
-        visual[index.image_rows] = sims
-    return visual
+    """Image similarity of every pool item, as the hybrid ranker spreads it (:func:`over_pool`)."""
+    if index.image_matrix is None or not len(index.image_rows):
+        return np.zeros(len(index.item_ids), dtype=np.float32)
+    return over_pool(all_scores(vector, index.image_matrix), index.image_rows, len(index.item_ids))[0]
 
 
 def _search(
