@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,39 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+@contextmanager
+def ranked_demo(root: Path, *, items: int, queries: int, seed: int, k: int) -> Iterator[tuple[Any, Path]]:
+    """A demo of ``items`` and ``queries`` in a fresh SQLite database under ``root``, imported,
+    embedded and ranked with the demo model; the app's environment points at it until the end.
+    Yields ``(db, data_dir)``."""
+    from db import migrate
+    from db.session import Database
+    from demo.writer import generate_demo
+    from services.datasets.settings import update_settings
+    from services.ingest.importer import import_bundle
+    from services.ranking.embed import embed_dataset
+    from services.ranking.models import DEMO_SETTINGS
+    from services.ranking.rank import rank_dataset
+
+    data_dir = root / "data"
+    data_dir.mkdir()
+    url = f"sqlite:///{root / 'app.db'}"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("QRELS_DB_URL", url)
+    mp.setenv("QRELS_DATA_DIR", str(data_dir))
+    try:
+        migrate.upgrade(url)
+        db = Database(url)
+        generate_demo(root / "demo", n_items=items, n_queries=queries, seed=seed)
+        import_bundle(db, root / "demo", "demo", is_demo=True)
+        update_settings(db, "demo", dict(DEMO_SETTINGS))
+        embed_dataset(db, "demo")
+        rank_dataset(db, "demo", k=k)
+        yield db, data_dir
+    finally:
+        mp.undo()
 
 
 def require_chromium() -> None:

@@ -7,18 +7,11 @@ import pytest
 from sqlalchemy import select
 
 from db.models import Assignment, Item, Judgment, Qrel
-from db.session import Database
-from demo.writer import generate_demo
 from models.embedder import DEMO_CHECKPOINT
 from services.datasets.assignment import assign
-from services.datasets.settings import update_settings
 from services.duplicates.copies import dataset_groups
 from services.duplicates.groups import find_duplicates
-from services.ingest.importer import import_bundle
-from services.ranking.embed import embed_dataset
-from services.ranking.models import DEMO_SETTINGS
-from services.ranking.rank import rank_dataset
-from tests.browser import app_server, chromium_page, log_in, require_chromium
+from tests.browser import app_server, chromium_page, log_in, ranked_demo, require_chromium
 from tests.conftest import PASSWORD, make_users
 
 pytestmark = [
@@ -32,27 +25,12 @@ WAIT = 60_000
 def demo_db(tmp_path_factory: pytest.TempPathFactory):
     """A small ranked demo with its duplicate groups: 150 items, 8 queries."""
     require_chromium()
-    from db import migrate
-
     root = tmp_path_factory.mktemp("wb-dups")
-    data_dir = root / "data"
-    data_dir.mkdir()
-    url = f"sqlite:///{root / 'app.db'}"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("QRELS_DB_URL", url)
-    mp.setenv("QRELS_DATA_DIR", str(data_dir))
-    migrate.upgrade(url)
-    db = Database(url)
-    generate_demo(root / "demo", n_items=150, n_queries=8, seed=7)
-    import_bundle(db, root / "demo", "demo", is_demo=True)
-    update_settings(db, "demo", dict(DEMO_SETTINGS))
-    embed_dataset(db, "demo")
-    rank_dataset(db, "demo", k=20)
-    assert find_duplicates(db, "demo").groups
-    make_users(db)
-    assign(db, "demo", overlap=1, annotators=["ann1"])
-    yield db, data_dir
-    mp.undo()
+    with ranked_demo(root, items=150, queries=8, seed=7, k=20) as (db, data_dir):
+        assert find_duplicates(db, "demo").groups
+        make_users(db)
+        assign(db, "demo", overlap=1, annotators=["ann1"])
+        yield db, data_dir
 
 
 def test_c_gives_a_judged_cards_copies_its_label(demo_db) -> None:

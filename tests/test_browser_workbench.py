@@ -9,16 +9,10 @@ import pytest
 from sqlalchemy import func, select, text
 
 from db.models import Draft, Judgment, JudgmentHistory, QueryRevision, QueryVerdict, Submission
-from db.session import Database
-from demo.writer import generate_demo
 from models.embedder import DEMO_CHECKPOINT
 from services.datasets.assignment import assign
-from services.datasets.settings import update_settings
-from services.ingest.importer import import_bundle
-from services.ranking.embed import embed_dataset
-from services.ranking.models import DEMO_SETTINGS
 from services.ranking.rank import rank_dataset
-from tests.browser import chromium_page, free_port, log_in, require_chromium, start_app, stop_app
+from tests.browser import chromium_page, free_port, log_in, ranked_demo, require_chromium, start_app, stop_app
 from tests.conftest import PASSWORD, make_users
 
 pytestmark = [
@@ -32,25 +26,9 @@ WAIT = 60_000
 def demo_db(tmp_path_factory: pytest.TempPathFactory):
     """One ranked demo for the module (embedding is the slow part): 200 items, 16 queries."""
     require_chromium()
-    from db import migrate
-
     root = tmp_path_factory.mktemp("wb")
-    data_dir = root / "data"
-    data_dir.mkdir()
-    url = f"sqlite:///{root / 'app.db'}"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("QRELS_DB_URL", url)
-    mp.setenv("QRELS_DATA_DIR", str(data_dir))
-    migrate.upgrade(url)
-    db = Database(url)
-    generate_demo(root / "demo", n_items=200, n_queries=16, seed=5)
-    import_bundle(db, root / "demo", "demo", is_demo=True)
-    update_settings(db, "demo", dict(DEMO_SETTINGS))
-    embed_dataset(db, "demo")
-    rank_dataset(db, "demo", k=40)
-    people = make_users(db)
-    yield db, data_dir, people
-    mp.undo()
+    with ranked_demo(root, items=200, queries=16, seed=5, k=40) as (db, data_dir):
+        yield db, data_dir, make_users(db)
 
 
 @pytest.fixture
